@@ -1,0 +1,1 @@
+"""kdbench's own components, registered through the public hooks like any plugin."""

@@ -1,0 +1,1 @@
+"""Built-in explainers (filled in by the explainers issue)."""

@@ -1,0 +1,55 @@
+"""Built-in models: timm for everything real, plus one tiny plain CNN for tests.
+
+Any timm model name works as teacher or student without registration (see
+:func:`kdbench.models.create_model`); the names registered here are extras.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from ..hookspecs import hookimpl
+
+
+class TinyCNN(nn.Module):
+    """A three-stage plain CNN (~25k parameters): fast enough for unit tests.
+
+    It exposes a timm-style ``feature_info`` so that feature-based methods and Grad-CAM
+    pick its layers the same way they do for timm models.
+    """
+
+    def __init__(self, num_classes: int, in_chans: int = 3, widths=(16, 32, 64)):
+        super().__init__()
+        stages, c = [], in_chans
+        for i, w in enumerate(widths):
+            stride = 1 if i == 0 else 2
+            stages.append(nn.Sequential(
+                nn.Conv2d(c, w, 3, stride, 1, bias=False), nn.BatchNorm2d(w), nn.ReLU(inplace=False),
+                nn.Conv2d(w, w, 3, 1, 1, bias=False), nn.BatchNorm2d(w), nn.ReLU(inplace=False),
+            ))
+            c = w
+        self.stages = nn.Sequential(*stages)
+        self.head = nn.Linear(c, num_classes)
+        self.feature_info = [
+            {"num_chs": w, "reduction": 2 ** i, "module": f"stages.{i}"} for i, w in enumerate(widths)
+        ]
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.head(self.stages(x).mean(dim=(2, 3)))
+
+
+def tinycnn(num_classes, in_chans=3, image_size=32, pretrained=False):
+    """Three-stage plain CNN, ~25k parameters; for tests and quick experiments."""
+    return TinyCNN(num_classes, in_chans)
+
+
+def smallcnn(num_classes, in_chans=3, image_size=32, pretrained=False):
+    """Layer-reduced plain CNN (two stages, 16/32 channels), after the transparency study."""
+    return TinyCNN(num_classes, in_chans, widths=(16, 32))
+
+
+@hookimpl
+def register_models(register):
+    register("tinycnn", tinycnn)
+    register("smallcnn", smallcnn)

@@ -1,0 +1,185 @@
+"""The ``kdbench`` command line: ``run``, ``plugins`` and ``leaderboard``.
+
+Exit status: 0 all jobs ok, 1 some jobs failed (recorded as failed rows), 2 bad input
+(one line on stderr, no traceback), 130 interrupted (finished rows are kept; re-run the
+same command to resume).
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from rich.console import Console
+
+from .config import Benchmark, apply, load_toml, parse_assignments
+from .errors import KdbenchError
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse that reports a usage mistake in one line, with exit status 2."""
+
+    def error(self, message):
+        self.exit(2, f"kdbench: error: {message} (see `{self.prog} --help`)\n")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = _Parser(prog="kdbench", description="Benchmark knowledge distillation for medical imaging.")
+    sub = p.add_subparsers(dest="command", required=True, parser_class=_Parser)
+
+    run = sub.add_parser("run", help="run a benchmark: teachers x students x methods x seeds x fractions")
+    run.add_argument("--config", help="benchmark definition (TOML); flags override it")
+    for flag, what in [("datasets", "dataset specs, e.g. synthetic,medmnist:pneumoniamnist"),
+                       ("teachers", "teacher models (any timm name or registered model)"),
+                       ("students", "student models"), ("methods", "KD methods"),
+                       ("explainers", "explainers to score (empty: none)"), ("seeds", "seeds, e.g. 0,1,2"),
+                       ("fractions", "training-data fractions for students, e.g. 0.1,1.0")]:
+        run.add_argument(f"--{flag}", help=f"comma-separated {what}")
+    run.add_argument("--epochs", type=int, help="student epochs (default 8)")
+    run.add_argument("--teacher-epochs", type=int, help="teacher epochs (default 10)")
+    run.add_argument("--batch-size", type=int)
+    run.add_argument("--lr", type=float)
+    run.add_argument("--device", help="auto (CUDA when available), cpu or cuda[:N]")
+    run.add_argument("--out", help="output directory (default results/<benchmark name>)")
+    run.add_argument("--plugin", action="append", default=[], help="import a local plugin module (repeatable)")
+    run.add_argument("--method-opt", action="append", default=[], metavar="METHOD.KEY=VALUE",
+                     help="method hyper-parameter, e.g. hinton.T=2 (repeatable)")
+    run.add_argument("--dataset-opt", action="append", default=[], metavar="DATASET.KEY=VALUE",
+                     help="dataset option, e.g. synthetic.n_train=500 (repeatable)")
+    run.add_argument("--teacher-checkpoint", help="use this state_dict as the teacher instead of training one")
+    run.add_argument("--xai-samples", type=int, help="test images per explanation evaluation (default 64)")
+    run.add_argument("--xai-profile", choices=["default", "full"], help="explanation metric profile")
+    run.add_argument("--cache-dir", help="artifact store (default ~/.cache/kdbench or $KDBENCH_CACHE)")
+    run.add_argument("--no-baseline", action="store_true", help="do not add the scratch baseline")
+    run.add_argument("--force", action="store_true", help="re-run jobs that already have results")
+    run.add_argument("--quiet", "-q", action="store_true", help="no progress bars or tables; for scripts")
+
+    plugins = sub.add_parser("plugins", help="list every registered component and who provides it")
+    plugins.add_argument("--verbose", "-v", action="store_true", help="also show method defaults and sources")
+    plugins.add_argument("--plugin", action="append", default=[], help="import a local plugin module")
+
+    lb = sub.add_parser("leaderboard", help="rebuild the leaderboard from stored rows")
+    lb.add_argument("paths", nargs="+", help="output directories or runs.jsonl files")
+    lb.add_argument("--out", help="where to write the tables (default: next to the first input)")
+    return p
+
+
+def bench_from_args(args) -> Benchmark:
+    bench = load_toml(args.config) if args.config else Benchmark()
+    values = {k: getattr(args, k) for k in ("datasets", "teachers", "students", "methods", "explainers", "seeds",
+                                             "fractions", "epochs", "teacher_epochs", "batch_size", "lr", "device",
+                                             "teacher_checkpoint", "xai_samples", "xai_profile")
+              if getattr(args, k) is not None}
+    if args.no_baseline:
+        values["baseline"] = False
+    apply(bench, values, where="command line")
+    for table, flag, items in (("method_options", "--method-opt", args.method_opt),
+                               ("dataset_options", "--dataset-opt", args.dataset_opt)):
+        for name, opts in parse_assignments(items, flag).items():
+            getattr(bench, table).setdefault(name, {}).update(opts)
+    return bench
+
+
+def cmd_run(args, console: Console) -> int:
+    from .leaderboard import rich_tables, write_leaderboard
+    from .plugins import load_plugins
+    from .progress import Reporter, RichReporter
+    from .results import read_rows
+    from .runner import Runner
+    from .store import ArtifactStore
+
+    bench = bench_from_args(args)
+    plugins = load_plugins(args.plugin)
+    for info in plugins.broken:
+        console.print(f"[yellow]warning:[/] plugin {info.name} ({info.label}) failed to load: {info.error}")
+    out = Path(args.out or Path("results") / bench.name)
+    reporter = Reporter(console) if args.quiet else RichReporter(Console(stderr=True))
+    with reporter:
+        runner = Runner(bench, plugins, out, store=ArtifactStore(args.cache_dir), reporter=reporter, force=args.force)
+        summary = runner.run()
+    rows, warnings = read_rows(out / "runs.jsonl")
+    for w in summary.warnings:
+        console.print(f"[yellow]warning:[/] {w}")
+    written = write_leaderboard(rows, out)
+    if not args.quiet:
+        for t in rich_tables(rows):
+            console.print(t)
+        console.print(f"wrote {', '.join(str(p) for p in written)} and {out / 'runs.jsonl'}")
+    for r in summary.rows:
+        if r["status"] == "failed":
+            console.print(f"[red]failed:[/] {r['dataset']} {r['student']} {r['method']} seed={r['seed']}: {r['error']}")
+    return 1 if summary.failed else 0
+
+
+def cmd_plugins(args, console: Console) -> int:
+    from rich.table import Table
+
+    from .plugins import load_plugins
+    from .registry import KINDS
+
+    plugins = load_plugins(args.plugin)
+    for kind in KINDS:
+        reg = getattr(plugins, kind)
+        table = Table(title=f"{kind} ({len(reg)})", title_justify="left")
+        table.add_column("name")
+        table.add_column("provided by")
+        table.add_column("description")
+        if args.verbose and kind == "methods":
+            table.add_column("defaults")
+            table.add_column("source")
+        for c in reg:
+            cells = [c.name, c.provider, c.help]
+            if args.verbose and kind == "methods":
+                defaults = getattr(c.obj, "defaults", {})
+                cells += [", ".join(f"{k}={v}" for k, v in defaults.items()) or "–", getattr(c.obj, "paper", "")]
+            table.add_row(*cells)
+        console.print(table)
+    console.print("models: any timm model name also works as a teacher or student.")
+    for info in plugins.broken:
+        console.print(f"[red]broken plugin[/] {info.name} ({info.label}): {info.error}")
+    return 0
+
+
+def cmd_leaderboard(args, console: Console) -> int:
+    from .errors import ConfigError
+    from .leaderboard import rich_tables, write_leaderboard
+    from .results import read_rows
+
+    rows = []
+    for p in args.paths:
+        path = Path(p)
+        path = path / "runs.jsonl" if path.is_dir() else path
+        if not path.is_file():
+            raise ConfigError(f"{p}: no runs.jsonl there; give an output directory of `kdbench run` or a runs.jsonl")
+        got, warnings = read_rows(path)
+        rows += got
+        for w in warnings:
+            console.print(f"[yellow]warning:[/] {w}")
+    out = Path(args.out) if args.out else Path(args.paths[0]) if Path(args.paths[0]).is_dir() else Path(args.paths[0]).parent
+    written = write_leaderboard(rows, out)
+    for t in rich_tables(rows):
+        console.print(t)
+    console.print(f"wrote {', '.join(str(p) for p in written)}")
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    console = Console()
+    err = Console(stderr=True)
+    try:
+        handler = {"run": cmd_run, "plugins": cmd_plugins, "leaderboard": cmd_leaderboard}[args.command]
+        return handler(args, console)
+    except KdbenchError as exc:
+        err.print(f"kdbench: error: {exc}", markup=False, highlight=False, soft_wrap=True)
+        return 2
+    except KeyboardInterrupt:
+        err.print("kdbench: interrupted; finished results are kept; run the same command again to resume",
+                  markup=False, highlight=False, soft_wrap=True)
+        return 130
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

@@ -1,0 +1,97 @@
+"""Predictive metrics (scikit-learn) and efficiency figures of a trained model.
+
+- accuracy: top-1 for binary/multiclass; for multilabel the mean per-label accuracy at
+  probability 0.5.
+- auc: ROC AUC of the positive class (binary), macro one-vs-rest (multiclass), macro over
+  labels (multilabel); NaN when the test split lacks a class.
+- f1: macro F1 (over classes, or over labels at 0.5 for multilabel).
+- params: all parameters of the deployed model (MED-TEX: explainer + student).
+- flops: floating-point operations per image of one forward pass, counted by
+  ``torch.utils.flop_counter`` (2 per multiply-add; papers quoting MACs report half).
+- latency_ms: median CPU wall time of a batch-1 forward pass, after warm-up.
+"""
+
+from __future__ import annotations
+
+import copy
+import statistics
+import time
+import warnings
+
+import numpy as np
+import torch
+from sklearn.metrics import accuracy_score, f1_score, roc_auc_score
+from torch import nn
+from torch.utils.flop_counter import FlopCounterMode
+
+
+@torch.no_grad()
+def predict_logits(model: nn.Module, x: torch.Tensor, *, device="cpu", batch_size: int = 256) -> np.ndarray:
+    """Logits of ``model`` on ``x`` in eval mode, batched; the train/eval mode is restored."""
+    was_training = model.training
+    model.eval()
+    outs = [model(x[i:i + batch_size].to(device)).float().cpu() for i in range(0, len(x), batch_size)]
+    model.train(was_training)
+    return torch.cat(outs).numpy()
+
+
+def probabilities(logits: np.ndarray, task: str) -> np.ndarray:
+    """Softmax over classes, or per-label sigmoid for multilabel."""
+    t = torch.from_numpy(logits)
+    return (torch.sigmoid(t) if task == "multilabel" else t.softmax(1)).numpy()
+
+
+def predictive_metrics(probs: np.ndarray, y, task: str) -> dict[str, float]:
+    y = np.asarray(y)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        if task == "multilabel":
+            pred = (probs >= 0.5).astype(int)
+            acc = float((pred == y).mean())
+            aucs = [roc_auc_score(y[:, j], probs[:, j]) for j in range(y.shape[1]) if len(np.unique(y[:, j])) == 2]
+            auc = float(np.mean(aucs)) if aucs else float("nan")
+            f1 = float(f1_score(y, pred, average="macro", zero_division=0))
+            return {"accuracy": acc, "auc": auc, "f1": f1}
+        pred = probs.argmax(1)
+        acc = float(accuracy_score(y, pred))
+        f1 = float(f1_score(y, pred, average="macro", zero_division=0))
+        try:
+            if probs.shape[1] == 2:
+                auc = float(roc_auc_score(y, probs[:, 1]))
+            else:
+                auc = float(roc_auc_score(y, probs, multi_class="ovr", average="macro",
+                                          labels=np.arange(probs.shape[1])))
+        except ValueError:
+            auc = float("nan")
+    return {"accuracy": acc, "auc": auc, "f1": f1}
+
+
+def selection_score(logits: np.ndarray, y: torch.Tensor, task: str) -> float:
+    """The validation score used for model selection."""
+    m = predictive_metrics(probabilities(logits, task), y.cpu().numpy(), task)
+    if task == "multilabel":
+        return m["auc"] if not np.isnan(m["auc"]) else m["accuracy"]
+    return m["accuracy"]
+
+
+def count_flops(model: nn.Module, example: torch.Tensor) -> int:
+    """FLOPs of one forward pass on one image."""
+    model = model.eval()
+    with torch.no_grad(), FlopCounterMode(display=False) as counter:
+        model(example[:1])
+    return int(counter.get_total_flops())
+
+
+def cpu_latency_ms(model: nn.Module, example: torch.Tensor, *, warmup: int = 3, repeats: int = 15) -> float:
+    """Median batch-1 CPU latency in milliseconds (on a CPU copy of the model)."""
+    m = copy.deepcopy(model).cpu().eval()
+    x = example[:1].cpu()
+    with torch.inference_mode():
+        for _ in range(warmup):
+            m(x)
+        times = []
+        for _ in range(repeats):
+            t0 = time.perf_counter()
+            m(x)
+            times.append((time.perf_counter() - t0) * 1000)
+    return float(statistics.median(times))

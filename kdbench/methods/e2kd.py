@@ -1,0 +1,53 @@
+"""e2KD, explanation-enhanced KD: Hinton KD plus agreement of Grad-CAM maps.
+
+``loss = hinton + lam * (1 - cos(GradCAM_t, GradCAM_s))`` (Parchami-Araghi et al., "Good
+Teachers Explain", ECCV 2024). Both maps explain the teacher's predicted class (for
+multilabel: its top-scoring label) at the last stage of each network, and are computed
+in-graph so the student is trained to explain like its teacher. Maps of different sizes
+are average-pooled to the smaller.
+"""
+
+from __future__ import annotations
+
+import torch
+
+from ..features import align, as_map, pick_module
+from ..gradcam import cosine_similarity_maps, gradcam_from
+from ..losses import kd_loss, task_loss
+from .base import Distiller
+
+
+class E2KD(Distiller):
+    """Hinton KD plus Grad-CAM agreement with the teacher (e2KD)."""
+
+    method_name = "e2kd"
+    paper = "Parchami-Araghi et al., Good Teachers Explain: Explanation-Enhanced Knowledge Distillation, ECCV 2024"
+    defaults = {"T": 4.0, "alpha": 0.9, "lam": 1.0, "student_layer": "last", "teacher_layer": "last"}
+
+    def __init__(self, student, teacher, info, **options):
+        super().__init__(student, teacher, info, **options)
+        self.s_layer = pick_module(student, self.opts["student_layer"])
+        self.t_layer = pick_module(teacher, self.opts["teacher_layer"])
+        self._s_tap = self.tap(student, [self.s_layer])
+        self._t_tap = self.tap(teacher, [self.t_layer], replace_output=True)
+
+    def forward(self, x, y):
+        with torch.enable_grad():
+            t_logits = self.teacher(x)
+            target = t_logits.argmax(dim=1)
+            t_cam = gradcam_from(t_logits, self._t_tap[self.t_layer], target, create_graph=False,
+                                 to_map=lambda f: as_map(f, self.teacher)).detach()
+        t_logits = t_logits.detach()
+        logits = self.student(x)
+        ce = task_loss(logits, y, self.task)
+        kd = kd_loss(logits, t_logits, self.opts["T"], self.task)
+        if self.training:
+            s_cam = gradcam_from(logits, self._s_tap[self.s_layer], target, create_graph=True,
+                                 to_map=lambda f: as_map(f, self.student))
+            s_cam, t_cam = align(s_cam[:, None], t_cam[:, None])
+            expl = (1 - cosine_similarity_maps(s_cam, t_cam)).mean()
+        else:
+            expl = torch.zeros((), device=x.device)
+        a = self.opts["alpha"]
+        loss = (1 - a) * ce + a * kd + self.opts["lam"] * expl
+        return {"loss": loss, "logits": logits, "task": ce.detach(), "kd": kd.detach(), "expl": expl.detach()}

@@ -1,0 +1,27 @@
+"""Hinton KD: soft teacher targets at temperature T.
+
+``loss = (1 - alpha) * task + alpha * T^2 * KL(p_t(T) || p_s(T))`` (batchmean), with the
+RepDistiller / mdistiller defaults T=4, alpha=0.9. Multilabel uses the per-label
+Bernoulli form (see :mod:`kdbench.losses`).
+"""
+
+from __future__ import annotations
+
+from ..losses import kd_loss, task_loss
+from .base import Distiller
+
+
+class Hinton(Distiller):
+    """Soft-target KD at temperature T (Hinton et al., 2015)."""
+
+    method_name = "hinton"
+    paper = "Hinton, Vinyals & Dean, Distilling the Knowledge in a Neural Network, 2015; defaults from RepDistiller/mdistiller"
+    defaults = {"T": 4.0, "alpha": 0.9}
+
+    def forward(self, x, y):
+        t_logits = self.teacher_logits(x)
+        logits = self.student(x)
+        ce = task_loss(logits, y, self.task)
+        kd = kd_loss(logits, t_logits, self.opts["T"], self.task)
+        a = self.opts["alpha"]
+        return {"loss": (1 - a) * ce + a * kd, "logits": logits, "task": ce.detach(), "kd": kd.detach()}

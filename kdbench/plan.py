@@ -1,0 +1,59 @@
+"""The plan: every job of a benchmark, one per dataset/teacher/student/method/seed/fraction.
+
+Each job carries a ``config_hash`` of everything that determines its result, so a re-run
+recognises finished jobs and a merge of result sets can tell when two rows of the same
+job were produced under different settings.
+"""
+
+from __future__ import annotations
+
+import itertools
+from dataclasses import dataclass, field
+
+from . import __version__
+from .config import Benchmark
+from .store import TRAINING_CODE_VERSION, content_hash
+
+
+@dataclass(frozen=True)
+class Job:
+    dataset: str
+    teacher: str
+    student: str
+    method: str
+    seed: int
+    fraction: float
+    options: dict = field(default_factory=dict, hash=False, compare=False)
+    config_hash: str = ""
+
+    @property
+    def label(self) -> str:
+        return f"{self.dataset} {self.teacher}->{self.student} {self.method} seed={self.seed} frac={self.fraction:g}"
+
+
+def dataset_name(spec: str) -> str:
+    """``medmnist:pneumoniamnist`` -> ``medmnist``."""
+    return spec.split(":", 1)[0]
+
+
+def teacher_settings(bench: Benchmark, dataset: str, teacher: str, seed: int) -> dict:
+    return {
+        "dataset": dataset, "dataset_options": bench.dataset_options.get(dataset_name(dataset), {}),
+        "teacher": teacher, "seed": seed, "epochs": bench.teacher_epochs, "batch_size": bench.batch_size,
+        "lr": bench.lr, "checkpoint": bench.teacher_checkpoint, "code": TRAINING_CODE_VERSION,
+    }
+
+
+def make_plan(bench: Benchmark) -> list[Job]:
+    jobs = []
+    for dataset, teacher, student, method, seed, fraction in itertools.product(
+        bench.datasets, bench.teachers, bench.students, bench.all_methods(), bench.seeds, bench.fractions
+    ):
+        options = dict(bench.method_options.get(method, {}))
+        settings = {
+            "teacher": teacher_settings(bench, dataset, teacher, seed), "student": student, "method": method,
+            "options": options, "fraction": fraction, "epochs": bench.epochs, "xai_samples": bench.xai_samples,
+            "explainers": sorted(bench.explainers), "xai_profile": bench.xai_profile, "kdbench": __version__,
+        }
+        jobs.append(Job(dataset, teacher, student, method, seed, float(fraction), options, content_hash(settings)))
+    return jobs

@@ -1,0 +1,231 @@
+"""The local executor: run a plan job by job and append one row per result.
+
+Datasets are loaded once per run and kept in memory; each teacher is trained once per
+(dataset, teacher, seed) and cached on disk by the artifact store; a job that raises is
+recorded as a failed row and the run goes on.
+"""
+
+from __future__ import annotations
+
+import inspect
+import time
+import traceback
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import timm
+import torch
+
+from .config import Benchmark
+from .data import DatasetBundle, check_labels, fraction_indices
+from .errors import ConfigError, KdbenchError, UnknownNameError
+from .evaluate import count_flops, cpu_latency_ms, predict_logits, predictive_metrics, probabilities
+from .models import count_params, create_model, load_checkpoint
+from .plan import Job, dataset_name, make_plan, teacher_settings
+from .methods.base import resolve_options
+from .methods.scratch import Scratch
+from .plugins import Plugins
+from .progress import Reporter
+from .registry import unknown_message
+from .results import RunsWriter, finished_hashes, now, read_rows, versions
+from .store import ArtifactStore, content_hash
+from .training import TrainConfig, fit, freeze, seed_everything
+
+
+@dataclass
+class RunSummary:
+    out_dir: Path
+    rows: list[dict] = field(default_factory=list)
+    skipped: int = 0
+    failed: int = 0
+    teachers_trained: int = 0
+    warnings: list[str] = field(default_factory=list)
+
+
+def resolve_device(requested: str) -> str:
+    if requested == "auto":
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    if requested.startswith("cuda") and not torch.cuda.is_available():
+        raise ConfigError(f"--device {requested}: no CUDA device is available here; use --device cpu or auto")
+    if requested not in ("cpu",) and not requested.startswith("cuda"):
+        raise ConfigError(f"--device {requested!r} is not understood; use auto, cpu or cuda[:N]")
+    return requested
+
+
+def validate(bench: Benchmark, plugins: Plugins) -> None:
+    """Check every name before any work starts, so a typo costs nothing."""
+    for spec in bench.datasets:
+        plugins.datasets.get(dataset_name(spec))
+    for name in bench.teachers + bench.students:
+        if name not in plugins.models and not timm.is_model(name):
+            raise UnknownNameError(unknown_message("model", name, plugins.models.names()) +
+                                   "; any timm model name also works")
+    for name in bench.all_methods():
+        plugins.methods.get(name)
+    for name in bench.explainers:
+        plugins.explainers.get(name)
+    for name, opts in bench.method_options.items():
+        resolve_options(name, plugins.methods.get(name).obj.defaults, opts)
+    for f in bench.fractions:
+        if not 0 < f <= 1:
+            raise ConfigError(f"fraction {f} is outside (0, 1]; use e.g. --fractions 0.1,0.25,1.0")
+    if not bench.seeds:
+        raise ConfigError("no seeds given; use e.g. --seeds 0,1,2")
+    if bench.epochs < 1 or bench.teacher_epochs < 1:
+        raise ConfigError("epochs must be at least 1")
+
+
+def load_dataset(spec: str, bench: Benchmark, plugins: Plugins) -> DatasetBundle:
+    name, _, arg = spec.partition(":")
+    factory = plugins.datasets.get(name).obj
+    options = dict(bench.dataset_options.get(name, {}))
+    params = inspect.signature(factory).parameters
+    if not any(p.kind is p.VAR_KEYWORD for p in params.values()):
+        allowed = [p for p in params if p not in ("arg", "seed")]
+        for key in options:
+            if key not in params:
+                raise ConfigError(f"dataset {name} has no option {key!r} (options: {', '.join(allowed)})")
+    bundle = factory(arg or None, seed=0, **options)
+    for split in ("train", "val", "test"):
+        check_labels(bundle.info, getattr(bundle, split), split)
+    return bundle
+
+
+class Runner:
+    """Runs one benchmark into ``out_dir``; the single writer of its runs.jsonl."""
+
+    def __init__(self, bench: Benchmark, plugins: Plugins, out_dir: str | Path, *,
+                 store: ArtifactStore | None = None, reporter: Reporter | None = None,
+                 force: bool = False):
+        self.bench = bench
+        self.plugins = plugins
+        self.out_dir = Path(out_dir)
+        self.store = store or ArtifactStore()
+        self.reporter = reporter or Reporter()
+        self.force = force
+        self.device = resolve_device(bench.device)
+        self.writer = RunsWriter(self.out_dir / "runs.jsonl")
+        self.versions = versions()
+        self._datasets: dict[str, DatasetBundle] = {}
+
+    # -- the run -------------------------------------------------------------------
+    def run(self) -> RunSummary:
+        validate(self.bench, self.plugins)
+        for spec in self.bench.datasets:  # bad data is bad input: refuse before any training
+            self._dataset(spec)
+        jobs = make_plan(self.bench)
+        existing, warnings = read_rows(self.writer.path)
+        done = set() if self.force else finished_hashes(existing)
+        summary = RunSummary(self.out_dir, warnings=list(warnings))
+        todo = [j for j in jobs if j.config_hash not in done]
+        summary.skipped = len(jobs) - len(todo)
+        if summary.skipped:
+            self.reporter.note(f"resuming: {summary.skipped} of {len(jobs)} jobs already have results in "
+                               f"{self.writer.path}")
+        self.reporter.start(len(todo))
+        teachers: dict[tuple, tuple] = {}
+        for job in todo:
+            self.reporter.job(job.label, self.bench.epochs)
+            row = self._base_row(job)
+            try:
+                bundle = self._dataset(job.dataset)
+                key = (job.dataset, job.teacher, job.seed)
+                if key not in teachers:  # the teacher also gives the leaderboard its reference row
+                    teachers[key] = self._teacher(job, bundle, summary, existing)
+                rows = self._run_job(job, bundle, teachers[key])
+            except KdbenchError as exc:
+                rows = [dict(row, status="failed", error=f"{type(exc).__name__}: {exc}")]
+            except Exception as exc:  # isolation: one failing job never stops the others
+                last = traceback.extract_tb(exc.__traceback__)[-1]
+                where = f" at {Path(last.filename).name}:{last.lineno}"
+                rows = [dict(row, status="failed", error=f"{type(exc).__name__}: {exc}{where}")]
+            for r in rows:
+                self._emit(r, summary)
+            self.reporter.job_done(rows[0]["status"])
+        summary.failed = sum(1 for r in summary.rows if r["status"] == "failed")
+        return summary
+
+    def _emit(self, row: dict, summary: RunSummary) -> None:
+        self.writer.append(row)
+        summary.rows.append(row)
+        summary.warnings.extend(self.plugins.notify_result(row))
+
+    # -- pieces --------------------------------------------------------------------
+    def _base_row(self, job: Job) -> dict:
+        return {
+            "kind": "predictive", "dataset": job.dataset, "teacher": job.teacher, "student": job.student,
+            "method": job.method, "seed": job.seed, "fraction": job.fraction, "explainer": None,
+            "status": "ok", "error": None, "config_hash": job.config_hash, "epochs": self.bench.epochs,
+            "method_options": dict(job.options), "device": self.device, "timestamp": now(), **self.versions,
+        }
+
+    def _dataset(self, spec: str) -> DatasetBundle:
+        if spec not in self._datasets:
+            self._datasets[spec] = load_dataset(spec, self.bench, self.plugins)
+        return self._datasets[spec]
+
+    def _teacher(self, job: Job, bundle: DatasetBundle, summary: RunSummary, existing: list[dict]):
+        """Train (or load from the cache) the teacher of this dataset and seed; emit its row once."""
+        info = bundle.info
+        settings = teacher_settings(self.bench, job.dataset, job.teacher, job.seed)
+        key = content_hash(settings)
+        seed_everything(job.seed)
+        model = create_model(job.teacher, self.plugins.models, num_classes=info.num_classes,
+                             in_chans=info.in_chans, image_size=info.image_size)
+        trained_now, seconds = False, 0.0
+        if self.bench.teacher_checkpoint:
+            load_checkpoint(model, self.bench.teacher_checkpoint)
+        else:
+            cached = self.store.load("teachers", key)
+            if cached is not None:
+                model.load_state_dict(cached[0])
+            else:
+                self.reporter.job(f"teacher {job.teacher} on {job.dataset} seed={job.seed}", self.bench.teacher_epochs)
+                trainer = Scratch(model, None, info)
+                cfg = TrainConfig(epochs=self.bench.teacher_epochs, batch_size=self.bench.batch_size,
+                                  lr=self.bench.lr, device=self.device, seed=job.seed)
+                result = fit(trainer, bundle.train, bundle.val, cfg, on_epoch=lambda e, r: self.reporter.epoch(e + 1, r))
+                seconds = result.seconds
+                self.store.save("teachers", key, model.state_dict(),
+                                {"settings": settings, "best_epoch": result.best_epoch, "val": result.best_val})
+                trained_now = True
+                summary.teachers_trained += 1
+                self.reporter.job(job.label, self.bench.epochs)
+        model = freeze(model.to(self.device))
+        if not any(r.get("config_hash") == key and r.get("status") == "ok" for r in existing + summary.rows):
+            row = dict(self._base_row(job), method="teacher", student=job.teacher, fraction=1.0, config_hash=key,
+                       epochs=self.bench.teacher_epochs, method_options={}, teacher_cached=not trained_now)
+            row.update(self._evaluate(model, bundle, info.task))
+            row["train_seconds"] = seconds
+            self._emit(row, summary)
+        return model
+
+    def _evaluate(self, model, bundle: DatasetBundle, task: str) -> dict:
+        logits = predict_logits(model, bundle.test.x, device=self.device)
+        metrics = predictive_metrics(probabilities(logits, task), bundle.test.y.numpy(), task)
+        example = bundle.test.x[:1]
+        metrics["params"] = count_params(model)
+        metrics["flops"] = count_flops(model, example.to(self.device))
+        metrics["latency_ms"] = cpu_latency_ms(model, example)
+        return metrics
+
+    def _run_job(self, job: Job, bundle: DatasetBundle, teacher) -> list[dict]:
+        info = bundle.info
+        seed_everything(job.seed)
+        student = create_model(job.student, self.plugins.models, num_classes=info.num_classes,
+                               in_chans=info.in_chans, image_size=info.image_size)
+        cls = self.plugins.methods.get(job.method).obj
+        method = cls(student, teacher if cls.uses_teacher else None, info, **job.options)
+        try:
+            idx = fraction_indices(bundle.train.y, info.task, job.fraction, job.seed)
+            cfg = TrainConfig(epochs=self.bench.epochs, batch_size=self.bench.batch_size, lr=self.bench.lr,
+                              device=self.device, seed=job.seed)
+            result = fit(method, bundle.train.subset(idx), bundle.val, cfg,
+                         on_epoch=lambda e, r: self.reporter.epoch(e + 1, r))
+        finally:
+            method.release()
+        model = method.deployable().eval()
+        row = self._base_row(job)
+        row.update(self._evaluate(model, bundle, info.task))
+        row.update(train_seconds=result.seconds, best_epoch=result.best_epoch, train_images=len(idx))
+        return [row]

@@ -1,0 +1,91 @@
+"""Content-addressed artifact store for checkpoints.
+
+An artifact's key is a hash of everything that determines it, so a teacher trained
+once for a (dataset, model, seed, epochs, ...) is found by every later job and run that
+needs the same one. Writes are atomic (temporary file, then rename) and every artifact
+carries a SHA-256 in its metadata; a file that fails the check is reported and rebuilt.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import tempfile
+import warnings
+from pathlib import Path
+
+import torch
+
+#: Bump when training code changes what a cached artifact would contain.
+TRAINING_CODE_VERSION = "1"
+
+
+def default_cache_dir() -> Path:
+    env = os.environ.get("KDBENCH_CACHE")
+    if env:
+        return Path(env)
+    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+    return Path(base) / "kdbench"
+
+
+def content_hash(payload: dict, length: int = 16) -> str:
+    """Stable hash of a JSON-able dict (key order does not matter)."""
+    text = json.dumps(payload, sort_keys=True, default=str, separators=(",", ":"))
+    return hashlib.sha256(text.encode()).hexdigest()[:length]
+
+
+def _sha256(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def _atomic_write(path: Path, write) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    os.close(fd)
+    try:
+        write(tmp)
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+
+
+class ArtifactStore:
+    """``<root>/<kind>/<key>.pt`` plus ``<key>.json`` metadata with its checksum."""
+
+    def __init__(self, root: str | Path | None = None):
+        self.root = Path(root) if root else default_cache_dir()
+
+    def paths(self, kind: str, key: str) -> tuple[Path, Path]:
+        base = self.root / kind / key
+        return base.with_suffix(".pt"), base.with_suffix(".json")
+
+    def save(self, kind: str, key: str, state_dict: dict, meta: dict) -> Path:
+        weights, meta_path = self.paths(kind, key)
+        _atomic_write(weights, lambda tmp: torch.save(state_dict, tmp))
+        meta = dict(meta, sha256=_sha256(weights), key=key, kind=kind)
+        _atomic_write(meta_path, lambda tmp: Path(tmp).write_text(json.dumps(meta, indent=1, default=str)))
+        return weights
+
+    def load(self, kind: str, key: str) -> tuple[dict, dict] | None:
+        """Return ``(state_dict, meta)``, or None when absent or corrupt (with a warning)."""
+        weights, meta_path = self.paths(kind, key)
+        if not (weights.exists() and meta_path.exists()):
+            return None
+        try:
+            meta = json.loads(meta_path.read_text())
+            if meta.get("sha256") != _sha256(weights):
+                raise ValueError("checksum mismatch")
+            state = torch.load(weights, map_location="cpu", weights_only=True)
+        except Exception as exc:
+            warnings.warn(f"cached {kind} {key} is corrupt ({exc}); rebuilding it", stacklevel=2)
+            for p in (weights, meta_path):
+                p.unlink(missing_ok=True)
+            return None
+        return state, meta

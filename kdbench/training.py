@@ -1,0 +1,113 @@
+"""The training loop shared by teachers and every KD method.
+
+Data are in-memory tensors, so batches are index slices (no DataLoader overhead on
+small images). The model kept is the epoch with the best validation score (accuracy, or
+macro AUC for multilabel), restored at the end.
+"""
+
+from __future__ import annotations
+
+import copy
+import math
+import time
+from dataclasses import dataclass, field
+from typing import Callable
+
+import numpy as np
+import torch
+from torch import nn
+
+from .data import Split
+from .errors import KdbenchError
+from .evaluate import predict_logits, selection_score
+from .methods.base import Distiller
+
+
+class NonFiniteLossError(KdbenchError):
+    """The loss became NaN or inf: recorded as a failed job."""
+
+
+@dataclass
+class TrainConfig:
+    epochs: int = 8
+    batch_size: int = 64
+    lr: float = 2e-3
+    weight_decay: float = 1e-4
+    device: str = "cpu"
+    seed: int = 0
+
+
+@dataclass
+class TrainResult:
+    seconds: float
+    best_epoch: int
+    best_val: float
+    history: list[dict] = field(default_factory=list)
+
+
+def seed_everything(seed: int) -> None:
+    torch.manual_seed(seed)
+    np.random.seed(seed % (2**32))
+
+
+def batches(n: int, batch_size: int, generator: torch.Generator | None = None):
+    order = torch.randperm(n, generator=generator) if generator is not None else torch.arange(n)
+    for start in range(0, n, batch_size):
+        yield order[start:start + batch_size]
+
+
+def fit(method: Distiller, train: Split, val: Split, cfg: TrainConfig,
+        on_epoch: Callable[[int, dict], None] | None = None) -> TrainResult:
+    """Train ``method`` (its student and extra parts); keep the best validation epoch."""
+    device = torch.device(cfg.device)
+    method.to(device)
+    model = method.deployable()
+    params = method.trainable_parameters()
+    opt = torch.optim.AdamW(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
+    steps_per_epoch = max(1, math.ceil(len(train) / cfg.batch_size))
+    total = cfg.epochs * steps_per_epoch
+    sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=cfg.lr, total_steps=max(total, 1), pct_start=0.15)
+    gen = torch.Generator().manual_seed(cfg.seed)
+    x_all, y_all = train.x.to(device), train.y.to(device)
+    best_state, best_val, best_epoch, history = None, -math.inf, -1, []
+    start = time.perf_counter()
+    step = 0
+    for epoch in range(cfg.epochs):
+        method.train()
+        method.epoch = epoch
+        sums: dict[str, float] = {}
+        for idx in batches(len(train), cfg.batch_size, gen):
+            idx = idx.to(device)
+            method.progress = step / max(total, 1)
+            out = method(x_all[idx], y_all[idx])
+            loss = out["loss"]
+            if not torch.isfinite(loss):
+                raise NonFiniteLossError(f"loss became {loss.item()} at epoch {epoch + 1}, step {step + 1}; "
+                                         f"lower the learning rate or check the method's options")
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+            sched.step()
+            step += 1
+            for k, v in out.items():
+                if k != "logits" and v.dim() == 0:
+                    sums[k] = sums.get(k, 0.0) + float(v.detach())
+        score = selection_score(predict_logits(model, val.x, device=device), val.y, method.task)
+        record = {"epoch": epoch + 1, "val": score, **{k: v / steps_per_epoch for k, v in sums.items()}}
+        history.append(record)
+        if score > best_val or best_state is None:
+            best_val, best_epoch = score, epoch + 1
+            best_state = copy.deepcopy(model.state_dict())
+        if on_epoch:
+            on_epoch(epoch, record)
+    if best_state is not None:
+        model.load_state_dict(best_state)
+    model.eval()
+    return TrainResult(time.perf_counter() - start, best_epoch, float(best_val), history)
+
+
+def freeze(model: nn.Module) -> nn.Module:
+    model.eval()
+    for p in model.parameters():
+        p.requires_grad_(False)
+    return model
