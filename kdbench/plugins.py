@@ -112,7 +112,7 @@ def load_plugins(extra_modules: tuple[str, ...] | list[str] = (), *, entry_point
     registries = {kind: Registry(kind) for kind in KINDS}
     for kind in KINDS:
         hook = getattr(pm.hook, f"register_{kind}")
-        for impl in reversed(hook.get_hookimpls()):  # registration order
+        for impl in hook.get_hookimpls():  # registration order: built-ins first
             provider = infos.get(impl.plugin_name, PluginInfo(impl.plugin_name, "?")).label
             if infos.get(impl.plugin_name) and infos[impl.plugin_name].source == "builtin":
                 provider = "kdbench (built-in)"

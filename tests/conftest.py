@@ -1,0 +1,47 @@
+"""Shared fixtures: tiny synthetic data, tiny models, an isolated artifact cache."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from kdbench.builtins.datasets import synthetic
+from kdbench.builtins.models import TinyCNN
+from kdbench.plugins import load_plugins
+
+
+@pytest.fixture(autouse=True)
+def isolated_cache(tmp_path_factory, monkeypatch):
+    """No test reads or writes the user's real artifact cache."""
+    monkeypatch.setenv("KDBENCH_CACHE", str(tmp_path_factory.mktemp("cache")))
+    torch.manual_seed(0)
+
+
+@pytest.fixture(scope="session")
+def plugins():
+    return load_plugins()
+
+
+@pytest.fixture(scope="session")
+def tiny_data():
+    """64/32/32 images of 32x32, three lesion classes."""
+    return synthetic(n_train=64, n_val=32, n_test=32)
+
+
+@pytest.fixture(scope="session")
+def tiny_multilabel():
+    return synthetic(n_train=64, n_val=32, n_test=32, task="multilabel")
+
+
+@pytest.fixture
+def tiny_pair(tiny_data):
+    """A (student, teacher) pair of tiny CNNs for the tiny data."""
+    info = tiny_data.info
+    torch.manual_seed(0)
+    return TinyCNN(info.num_classes, info.in_chans, widths=(8, 16)), TinyCNN(info.num_classes, info.in_chans)
+
+
+#: Settings for end-to-end CLI runs that take seconds.
+TINY_RUN = ["--teachers", "tinycnn", "--students", "smallcnn", "--epochs", "1", "--teacher-epochs", "2",
+            "--dataset-opt", "synthetic.n_train=96", "--dataset-opt", "synthetic.n_val=48",
+            "--dataset-opt", "synthetic.n_test=48", "--quiet"]

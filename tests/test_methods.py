@@ -1,0 +1,151 @@
+"""Behaviour of every KD method on a tiny batch."""
+
+import copy
+
+import numpy as np
+import pytest
+import torch
+
+from kdbench.builtins.models import TinyCNN
+from kdbench.data import fraction_indices
+from kdbench.errors import ConfigError, UnsupportedTaskError
+from kdbench.losses import kd_loss
+from kdbench.methods.at import AttentionTransfer
+from kdbench.methods.dkd import DKD
+from kdbench.methods.e2kd import E2KD
+from kdbench.methods.fitnets import FitNets
+from kdbench.methods.hinton import Hinton
+from kdbench.methods.medtex import MedTex
+from kdbench.methods.scratch import Scratch
+
+ALL = [Scratch, Hinton, FitNets, AttentionTransfer, DKD, E2KD, MedTex]
+KD = [m for m in ALL if m is not Scratch]
+
+
+@pytest.mark.parametrize("task", ["multiclass", "multilabel"])
+def test_hinton_term_is_zero_with_zero_gradient_when_logits_match(task):
+    t = torch.randn(8, 3)
+    s = t.clone().requires_grad_(True)
+    loss = kd_loss(s, t, T=4.0, task=task)
+    loss.backward()
+    assert abs(loss.item()) < 1e-6
+    assert s.grad.abs().max().item() < 1e-6
+    s2 = (t + torch.randn(8, 3)).requires_grad_(True)
+    assert kd_loss(s2, t, T=4.0, task=task).item() > 1e-3
+
+
+def test_hinton_matches_the_stated_convention():
+    s, t, y = torch.randn(6, 3), torch.randn(6, 3), torch.randint(0, 3, (6,))
+    T, a = 4.0, 0.9
+    p_t = torch.softmax(t / T, 1)
+    kl = (p_t * (p_t.log() - torch.log_softmax(s / T, 1))).sum(1).mean() * T * T
+    expected = (1 - a) * torch.nn.functional.cross_entropy(s, y) + a * kl
+
+    class Fixed(torch.nn.Module):
+        def __init__(self, out):
+            super().__init__()
+            self.out = out
+            self.w = torch.nn.Parameter(torch.zeros(()))
+
+        def forward(self, x):
+            return self.out + self.w
+
+    from kdbench.data import DatasetInfo
+    info = DatasetInfo("d", "multiclass", ("a", "b", "c"), 3, 8)
+    got = Hinton(Fixed(s), Fixed(t), info)(torch.zeros(6, 3, 8, 8), y)["loss"]
+    assert torch.allclose(got, expected, atol=1e-5)
+
+
+@pytest.mark.parametrize("cls", ALL, ids=lambda c: c.method_name)
+def test_loss_decreases_and_only_the_student_side_learns(cls, tiny_data, tiny_pair):
+    student, teacher = tiny_pair
+    t_before = copy.deepcopy(teacher.state_dict())
+    method = cls(student, teacher, tiny_data.info)
+    x, y = tiny_data.train.x[:16], tiny_data.train.y[:16]
+    opt = torch.optim.Adam(method.trainable_parameters(), lr=3e-3)
+    losses = []
+    for _ in range(12):
+        method.train()
+        out = method(x, y)
+        opt.zero_grad()
+        out["loss"].backward()
+        if not losses:  # gradients of the first step
+            assert all(p.grad is None for p in teacher.parameters())
+            extra = [p for n, p in method.named_parameters() if not n.startswith(("student.", "teacher.", "model."))]
+            assert all(p.grad is not None and p.grad.abs().sum() > 0 for p in extra), "extra parts get gradients"
+            assert any(p.grad is not None for p in student.parameters())
+        opt.step()
+        losses.append(out["loss"].item())
+        assert not teacher.training
+    assert losses[-1] < losses[0]
+    after = teacher.state_dict()
+    assert all(torch.equal(t_before[k], after[k]) for k in t_before), "teacher weights and BN stats unchanged"
+    method.release()
+
+
+@pytest.mark.parametrize("cls,term", [(Hinton, "kd"), (DKD, "tckd"), (DKD, "nckd"), (AttentionTransfer, "at"),
+                                      (E2KD, "kd"), (E2KD, "expl")], ids=str)
+def test_distillation_term_vanishes_for_a_copy_of_the_teacher(cls, term, tiny_data):
+    teacher = TinyCNN(3, 3).eval()
+    method = cls(copy.deepcopy(teacher), teacher, tiny_data.info)
+    method.train()  # training mode, so e2KD builds its Grad-CAM term ...
+    method.student.eval()  # ... while the copy normalises exactly like the teacher
+    out = method(tiny_data.train.x[:8], tiny_data.train.y[:8])
+    assert abs(out[term].item()) < 1e-5
+    assert out["loss"].requires_grad
+
+
+def test_medtex_mask_has_input_size_values_in_unit_interval_and_deploys_with_the_explainer(tiny_data, tiny_pair):
+    student, teacher = tiny_pair
+    method = MedTex(student, teacher, tiny_data.info)
+    x = tiny_data.test.x[:5]
+    mask = method.deployable().mask(x)
+    assert mask.shape == (5, 1, 32, 32)
+    assert mask.min() >= 0 and mask.max() <= 1
+    n_student = sum(p.numel() for p in student.parameters())
+    n_deployed = sum(p.numel() for p in method.deployable().parameters())
+    assert n_deployed > n_student  # parameters, FLOPs and latency include the explainer
+    out = method.deployable()(x)
+    assert torch.allclose(out, student(x * mask))
+
+
+@pytest.mark.parametrize("cls", [m for m in ALL if m is not DKD], ids=lambda c: c.method_name)
+def test_every_method_runs_on_multilabel(cls, tiny_multilabel):
+    info = tiny_multilabel.info
+    method = cls(TinyCNN(3, 3, widths=(8, 16)), TinyCNN(3, 3), info)
+    out = method(tiny_multilabel.train.x[:8], tiny_multilabel.train.y[:8])
+    assert out["logits"].shape == (8, 3) and torch.isfinite(out["loss"])
+    out["loss"].backward()
+
+
+def test_dkd_refuses_multilabel_naming_method_and_task(tiny_multilabel):
+    with pytest.raises(UnsupportedTaskError, match="method dkd does not support the multilabel task"):
+        DKD(TinyCNN(3, 3), TinyCNN(3, 3), tiny_multilabel.info)
+
+
+def test_fitnets_two_stage_trains_the_hint_first_then_kd(tiny_data, tiny_pair):
+    method = FitNets(*tiny_pair, tiny_data.info, two_stage=True, hint_fraction=0.5)
+    x, y = tiny_data.train.x[:8], tiny_data.train.y[:8]
+    method.progress = 0.1
+    assert set(method(x, y)) >= {"hint"} and "kd" not in method(x, y)
+    method.progress = 0.9
+    assert "kd" in method(x, y)
+
+
+def test_options_are_typed_and_unknown_ones_refused(tiny_data, tiny_pair):
+    assert Hinton(*tiny_pair, tiny_data.info, T="2").opts["T"] == 2.0
+    with pytest.raises(ConfigError, match="method hinton has no option 'temp'"):
+        Hinton(*tiny_pair, tiny_data.info, temp=2)
+    with pytest.raises(ConfigError, match="hinton.T='hot' is not a valid float"):
+        Hinton(*tiny_pair, tiny_data.info, T="hot")
+
+
+def test_fractions_are_stratified_seed_fixed_and_method_independent():
+    y = torch.tensor([0] * 600 + [1] * 300 + [2] * 100)
+    a = fraction_indices(y, "multiclass", 0.1, seed=3)
+    b = fraction_indices(y, "multiclass", 0.1, seed=3)
+    c = fraction_indices(y, "multiclass", 0.1, seed=4)
+    assert np.array_equal(a, b) and not np.array_equal(a, c)
+    assert len(a) == 100
+    assert np.bincount(y[a].numpy()).tolist() == [60, 30, 10]
+    assert np.array_equal(fraction_indices(y, "multiclass", 1.0, seed=3), np.arange(1000))
