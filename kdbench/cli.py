@@ -102,6 +102,10 @@ def cmd_run(args, console: Console) -> int:
     for w in summary.warnings:
         console.print(f"[yellow]warning:[/] {w}")
     written = write_leaderboard(rows, out)
+    try:  # tables first: a figure problem must never cost the results
+        written += runner.write_figures()
+    except Exception as exc:
+        console.print(f"[yellow]warning:[/] could not draw the explanation figure: {type(exc).__name__}: {exc}")
     if not args.quiet:
         for t in rich_tables(rows):
             console.print(t)

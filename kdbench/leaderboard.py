@@ -14,6 +14,8 @@ import numpy as np
 import pandas as pd
 from tabulate import tabulate
 
+from .results import latest_rows
+
 GROUP = ["dataset", "teacher", "student", "method", "fraction"]
 
 
@@ -42,6 +44,7 @@ GAIN_METRICS = ("accuracy", "auc", "f1")
 
 def predictive_frame(rows: list[dict]) -> pd.DataFrame:
     """Successful predictive rows as a frame (teacher rows included)."""
+    rows = latest_rows(rows)
     df = pd.DataFrame([r for r in rows if r.get("status") == "ok" and r.get("kind", "predictive") == "predictive"])
     if df.empty:
         return df
@@ -144,12 +147,86 @@ def footnote(rows: list[dict]) -> str:
             f"device {first.get('device', '?')}, {str(first.get('timestamp', ''))[:10]}.")
 
 
+XAI_GROUP = GROUP + ["explainer"]
+
+
+def xai_specs() -> dict[str, MetricSpec]:
+    from .xai_metrics import DEFAULT_METRICS, FULL_METRICS
+
+    return {m.name: MetricSpec(m.higher_is_better, 3) for m in DEFAULT_METRICS + FULL_METRICS}
+
+
+def summarise_xai(rows: list[dict]) -> tuple[pd.DataFrame, list[str]]:
+    """mean ± std over seeds of every explanation metric, per model and explainer."""
+    rows = latest_rows(rows)
+    df = pd.DataFrame([r for r in rows if r.get("kind") == "explanation" and r.get("status") == "ok"])
+    if df.empty:
+        return df, []
+    known = xai_specs()
+    metrics = [m for m in known if m in df and df[m].notna().any()]
+    metrics += ["explain_ms_per_image"]
+    for m in metrics:
+        df[m] = pd.to_numeric(df[m], errors="coerce")
+    g = df.groupby(XAI_GROUP, dropna=False, sort=False)
+    out = g[metrics].agg(["mean", "std"])
+    out.columns = [f"{m}_{stat}" for m, stat in out.columns]
+    out["n"] = g.size()
+    out = out.reset_index()
+    order = {"teacher": 0, "scratch": 1}
+    out["_o"] = out["method"].map(lambda m: order.get(m, 2))
+    out["_r"] = out["explainer"].eq("random")
+    out = out.sort_values(["dataset", "teacher", "_o", "student", "fraction", "method", "_r", "explainer"])
+    return out.drop(columns=["_o", "_r"]), metrics
+
+
+def xai_table(agg: pd.DataFrame, metrics: list[str], bold=None) -> tuple[list[str], list[list[str]]]:
+    specs = dict(xai_specs(), explain_ms_per_image=MetricSpec(False, 2))
+    headers = ["dataset", "teacher", "student", "method", "fraction", "explainer", "n"] + \
+              [f"{m} {specs[m].arrow}" for m in metrics]
+    best = {}
+    if bold:
+        for m in metrics:
+            col = agg[f"{m}_mean"]
+            if col.notna().any():
+                best[m] = agg.groupby("dataset")[f"{m}_mean"].max() if specs[m].higher_is_better \
+                    else agg.groupby("dataset")[f"{m}_mean"].min()
+    cells = []
+    for _, r in agg.iterrows():
+        row = [r["dataset"], r["teacher"], r["student"], r["method"], f"{r['fraction']:g}", r["explainer"],
+               str(int(r["n"]))]
+        for m in metrics:
+            text = _fmt(r[f"{m}_mean"], r[f"{m}_std"], int(r["n"]), specs[m].digits)
+            if bold and m in best and r[f"{m}_mean"] == best[m].get(r["dataset"]):
+                text = bold(text)
+            row.append(text)
+        cells.append(row)
+    return headers, cells
+
+
+def xai_footnote(rows: list[dict]) -> str:
+    from .xai_metrics import DEFAULT_METRICS, FULL_METRICS
+
+    used = {k for r in rows if r.get("kind") == "explanation" for k in r}
+    described = "; ".join(m.describe() for m in DEFAULT_METRICS + FULL_METRICS if m.name in used)
+    first = next((r for r in rows if r.get("kind") == "explanation" and r.get("xai_samples")), {})
+    return (f"Quantus metrics (↑ higher / ↓ lower is better; non-default parameters in brackets): {described}. "
+            f"Mean over a fixed, class-stratified subset of {first.get('xai_samples', '?')} test images, then "
+            f"mean ± std over seeds. `random` is uniform noise: the chance level of every column. "
+            f"explain_ms_per_image: attribution time only.")
+
+
 def to_markdown(rows: list[dict]) -> str:
     agg = summarise(rows)
     if agg.empty:
         return "No successful results yet.\n"
     headers, cells = display_table(agg, bold=lambda t: f"**{t}**")
-    return tabulate(cells, headers=headers, tablefmt="github") + "\n\n" + footnote(rows) + "\n"
+    text = "## Predictive\n\n" + tabulate(cells, headers=headers, tablefmt="github") + "\n\n" + footnote(rows) + "\n"
+    xagg, metrics = summarise_xai(rows)
+    if not xagg.empty:
+        headers, cells = xai_table(xagg, metrics, bold=lambda t: f"**{t}**")
+        text += ("\n## Explanations\n\n" + tabulate(cells, headers=headers, tablefmt="github") + "\n\n" +
+                 xai_footnote(rows) + "\n")
+    return text
 
 
 def write_leaderboard(rows: list[dict], out_dir: str | Path) -> list[Path]:
@@ -162,6 +239,11 @@ def write_leaderboard(rows: list[dict], out_dir: str | Path) -> list[Path]:
     if not agg.empty:
         csv = out_dir / "leaderboard.csv"
         agg.to_csv(csv, index=False)
+        written.append(csv)
+    xagg, _ = summarise_xai(rows)
+    if not xagg.empty:
+        csv = out_dir / "leaderboard_explanations.csv"
+        xagg.to_csv(csv, index=False)
         written.append(csv)
     return written
 
@@ -186,4 +268,21 @@ def rich_tables(rows: list[dict]) -> list:
             table.add_row(*[c[i] for i in keep])
         tables.append(table)
     tables.append(footnote(rows))
+    xagg, metrics = summarise_xai(rows)
+    short = {"faithfulness_correlation": "faith", "pixel_flipping": "pixflip", "max_sensitivity": "maxsens",
+             "sparseness": "sparse", "complexity": "complex", "pointing_game": "pointing",
+             "attribution_localisation": "attrloc", "topk_intersection": "topk", "relevance_rank_accuracy": "rrank",
+             "explain_ms_per_image": "ms/img"}
+    for (dataset, teacher), part in (xagg.groupby(["dataset", "teacher"], sort=False) if not xagg.empty else []):
+        headers, cells = xai_table(part, metrics, bold=lambda t: f"[bold green]{t}[/]")
+        table = Table(title=f"{dataset} · teacher {teacher} · explanations", title_justify="left")
+        keep = [i for i, h in enumerate(headers) if h not in ("dataset", "teacher", "n")]
+        for i in keep:
+            name, _, arrow = headers[i].partition(" ")
+            table.add_column(f"{short.get(name, name)} {arrow}".strip(), justify="left" if i < 6 else "right")
+        for c in cells:
+            table.add_row(*[c[i] for i in keep])
+        tables.append(table)
+    if not xagg.empty:
+        tables.append(xai_footnote(rows))
     return tables

@@ -82,3 +82,11 @@ def read_rows(path: str | Path) -> tuple[list[dict], list[str]]:
 def finished_hashes(rows: list[dict]) -> set[str]:
     """Config hashes of jobs that finished successfully."""
     return {r["config_hash"] for r in rows if r.get("status") == "ok" and r.get("kind", "predictive") == "predictive"}
+
+
+def latest_rows(rows: list[dict]) -> list[dict]:
+    """The last row of each (job, kind, explainer): a ``--force`` re-run supersedes, never doubles."""
+    latest: dict[tuple, dict] = {}
+    for r in rows:
+        latest[(r.get("config_hash"), r.get("kind", "predictive"), r.get("explainer"))] = r
+    return list(latest.values())

@@ -13,12 +13,14 @@ import traceback
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import numpy as np
 import timm
 import torch
 
 from .config import Benchmark
 from .data import DatasetBundle, check_labels, fraction_indices
 from .errors import ConfigError, KdbenchError, UnknownNameError
+from .explain import FIGURE_IMAGES, explain_model, xai_subset
 from .evaluate import count_flops, cpu_latency_ms, predict_logits, predictive_metrics, probabilities
 from .models import count_params, create_model, load_checkpoint
 from .plan import Job, dataset_name, make_plan, teacher_settings
@@ -107,6 +109,9 @@ class Runner:
         self.writer = RunsWriter(self.out_dir / "runs.jsonl")
         self.versions = versions()
         self._datasets: dict[str, DatasetBundle] = {}
+        self.explainers = [plugins.explainers.get(n) for n in bench.explainers]
+        self.xai_metrics = [c.obj for c in plugins.metrics if c.obj.profile in ("default", bench.xai_profile)]
+        self.figure_columns: dict[str, list[tuple[str, np.ndarray]]] = {}
 
     # -- the run -------------------------------------------------------------------
     def run(self) -> RunSummary:
@@ -198,6 +203,8 @@ class Runner:
             row.update(self._evaluate(model, bundle, info.task))
             row["train_seconds"] = seconds
             self._emit(row, summary)
+            for xai_row in self._explain(model, bundle, row, f"teacher {job.teacher}"):
+                self._emit(xai_row, summary)
         return model
 
     def _evaluate(self, model, bundle: DatasetBundle, task: str) -> dict:
@@ -228,4 +235,35 @@ class Runner:
         row = self._base_row(job)
         row.update(self._evaluate(model, bundle, info.task))
         row.update(train_seconds=result.seconds, best_epoch=result.best_epoch, train_images=len(idx))
-        return [row]
+        label = f"{job.student} {job.method}" + (f" f={job.fraction:g}" if len(self.bench.fractions) > 1 else "")
+        return [row] + self._explain(model, bundle, row, label, first_seed=job.seed == self.bench.seeds[0])
+
+    def _explain(self, model, bundle: DatasetBundle, row: dict, label: str, first_seed: bool = True) -> list[dict]:
+        """Explanation rows of one model; keep its maps for the figure (first seed only)."""
+        if not self.explainers:
+            return []
+        self.reporter.note(f"  explaining {label} with {', '.join(c.name for c in self.explainers)}")
+        done = explain_model(model, bundle, self.explainers, self.xai_metrics, self.bench.xai_samples, self.device)
+        if first_seed:
+            for name, maps in done.maps.items():
+                self.figure_columns.setdefault(row["dataset"], []).append((f"{label}\n{name}", maps))
+        keep = {k: row[k] for k in self._base_row_keys}
+        return [dict(keep, **r) for r in done.rows]
+
+    _base_row_keys = ("dataset", "teacher", "student", "method", "seed", "fraction", "config_hash", "epochs",
+                      "device", "timestamp", "kdbench_version", "torch_version", "timm_version", "quantus_version",
+                      "captum_version", "python_version")
+
+    def write_figures(self) -> list[Path]:
+        """One explanation grid per dataset explained in this run."""
+        from .figures import explanation_grid
+
+        paths = []
+        for spec, columns in self.figure_columns.items():
+            bundle = self._dataset(spec)
+            idx = xai_subset(bundle, self.bench.xai_samples)[:FIGURE_IMAGES]
+            masks = bundle.test.masks[idx].numpy() if bundle.test.masks is not None else None
+            name = spec.replace(":", "_").replace("/", "_")
+            paths.append(explanation_grid(bundle.test.x[idx].numpy(), masks, columns,
+                                          self.out_dir / f"explanations_{name}.png", title=spec))
+        return paths

@@ -143,3 +143,29 @@ def test_half_written_last_line_is_ignored_and_reported(tmp_path):
     path.write_text('{"method": "a", "status": "ok"}\n{"method": "b", "sta')
     rows, warnings = read_rows(path)
     assert [r["method"] for r in rows] == ["a"] and "incomplete row" in warnings[0]
+
+
+def test_force_rerun_supersedes_rows_instead_of_counting_them_as_seeds(first_run, tmp_path):
+    from kdbench.leaderboard import summarise
+
+    _, out = first_run
+    rows = rows_of(out)
+    forced = rows + [dict(rows[-1], accuracy=0.0)]
+    agg = summarise(forced)
+    hinton = agg[agg["method"] == "hinton"].iloc[0]
+    assert hinton["n"] == 1 and hinton["accuracy_mean"] == 0.0
+
+
+def test_explainers_add_rows_a_leaderboard_section_and_the_figure(tmp_path):
+    code = main(["run", "--methods", "hinton", "--explainers", "gradcam,random,medtex-mask", "--xai-samples", "12",
+                 "--out", str(tmp_path), *TINY_RUN])
+    assert code == 0
+    xai = [r for r in rows_of(tmp_path) if r["kind"] == "explanation"]
+    assert {(r["method"], r["explainer"]) for r in xai} >= {("teacher", "gradcam"), ("hinton", "random")}
+    na = [r for r in xai if r["explainer"] == "medtex-mask"]
+    assert na and all(r["status"] == "not_applicable" and "medtex" in r["error"] for r in na)
+    ok = [r for r in xai if r["status"] == "ok"]
+    assert all(r["xai_samples"] == 12 and r["pointing_game"] is not None and r["explain_ms_per_image"] > 0 for r in ok)
+    md = (tmp_path / "leaderboard.md").read_text()
+    assert "## Explanations" in md and "pointing_game ↑" in md and "pixel_flipping ↓" in md and "`random`" in md
+    assert (tmp_path / "explanations_synthetic.png").stat().st_size > 1000

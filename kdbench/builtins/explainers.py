@@ -1,1 +1,17 @@
-"""Built-in explainers (filled in by the explainers issue)."""
+"""Built-in explainers."""
+
+from __future__ import annotations
+
+from .. import explainers as ex
+from ..hookspecs import hookimpl
+
+
+@hookimpl
+def register_explainers(register):
+    register("gradcam", ex.gradcam)
+    register("saliency", ex.saliency)
+    register("integrated-gradients", ex.integrated_gradients)
+    register("occlusion", ex.occlusion)
+    register("random", ex.random_map)
+    register("featuremaps", ex.featuremaps)
+    register("medtex-mask", ex.medtex_mask)

@@ -1,1 +1,12 @@
-"""Built-in metrics (filled in by the explainers issue)."""
+"""Built-in explanation metrics (Quantus), registered like any plugin's."""
+
+from __future__ import annotations
+
+from ..hookspecs import hookimpl
+from ..xai_metrics import DEFAULT_METRICS, FULL_METRICS
+
+
+@hookimpl
+def register_metrics(register):
+    for metric in DEFAULT_METRICS + FULL_METRICS:
+        register(metric.name, metric, help=f"Quantus {metric.describe()}; profile {metric.profile}")
