@@ -129,16 +129,14 @@ def cmd_plugins(args, console: Console) -> int:
         table.add_column("name")
         table.add_column("provided by")
         table.add_column("description")
-        if args.verbose and kind == "methods":
-            table.add_column("defaults")
-            table.add_column("source")
         for c in reg:
-            cells = [c.name, c.provider, c.help]
-            if args.verbose and kind == "methods":
-                defaults = getattr(c.obj, "defaults", {})
-                cells += [", ".join(f"{k}={v}" for k, v in defaults.items()) or "–", getattr(c.obj, "paper", "")]
-            table.add_row(*cells)
+            table.add_row(c.name, c.provider, c.help)
         console.print(table)
+        if args.verbose and kind == "methods":
+            for c in reg:
+                defaults = ", ".join(f"{k}={v!r}" for k, v in getattr(c.obj, "defaults", {}).items()) or "none"
+                console.print(f"[bold]{c.name}[/]\n  defaults: {defaults}\n  source:   {getattr(c.obj, 'paper', '')}",
+                              highlight=False)
     console.print("models: any timm model name also works as a teacher or student.")
     for info in plugins.broken:
         console.print(f"[red]broken plugin[/] {info.name} ({info.label}): {info.error}")

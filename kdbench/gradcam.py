@@ -10,6 +10,8 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
+from .features import FeatureTap, pick_module
+
 
 def gradcam_from(logits: torch.Tensor, feature: torch.Tensor, target: torch.Tensor, *,
                  create_graph: bool, to_map=lambda t: t) -> torch.Tensor:
@@ -27,3 +29,27 @@ def cosine_similarity_maps(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
     sim = F.cosine_similarity(a, b, dim=1, eps=1e-12)
     both_zero = (a.abs().sum(1) == 0) & (b.abs().sum(1) == 0)
     return torch.where(both_zero, torch.ones_like(sim), sim)
+
+
+def gradcam_layer(model, example: torch.Tensor) -> tuple[str, bool]:
+    """The layer Grad-CAM reads, and whether it outputs tokens rather than a map.
+
+    CNNs: the last stage of ``feature_info``. Vision transformers: the last block's
+    ``norm1`` (the input of its attention, as pytorch-grad-cam recommends), because after
+    the last block only the class token reaches the head and patch tokens get no gradient.
+    ``example`` is one input image batch, used for a single probing forward pass.
+    """
+    name = pick_module(model, "last")
+    tap = FeatureTap(model, [name])
+    was_training = model.training
+    try:
+        model.eval()
+        with torch.no_grad():
+            model(example[:1])
+        is_tokens = tap[name].dim() == 3
+    finally:
+        tap.remove()
+        model.train(was_training)
+    if is_tokens and f"{name}.norm1" in dict(model.named_modules()):
+        name = f"{name}.norm1"
+    return name, is_tokens

@@ -15,7 +15,7 @@ from functools import partial
 
 import pluggy
 
-from . import hookspecs
+from . import __version__, hookspecs
 from .errors import KdbenchError
 from .registry import KINDS, Registry
 
@@ -115,7 +115,7 @@ def load_plugins(extra_modules: tuple[str, ...] | list[str] = (), *, entry_point
         for impl in hook.get_hookimpls():  # registration order: built-ins first
             provider = infos.get(impl.plugin_name, PluginInfo(impl.plugin_name, "?")).label
             if infos.get(impl.plugin_name) and infos[impl.plugin_name].source == "builtin":
-                provider = "kdbench (built-in)"
+                provider = f"kdbench {__version__} (built-in)"
             impl.function(register=partial(registries[kind].add, provider=provider))
     return Plugins(pm, registries, infos)
 

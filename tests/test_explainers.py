@@ -124,3 +124,12 @@ def test_metric_parameters_are_scaled_to_the_image():
         assert (size * size) % pf.features_in_step == 0
         assert BY_NAME["faithfulness_correlation"].build(size, 8).subset_size < size * size
         assert BY_NAME["topk_intersection"].build(size, 8).k < size * size
+
+
+def test_gradcam_on_a_vision_transformer_uses_the_token_grid():
+    import timm
+
+    vit = timm.create_model("vit_tiny_patch16_224", img_size=32, patch_size=8, num_classes=3, depth=2).eval()
+    a = gradcam(vit, torch.randn(3, 3, 32, 32), torch.tensor([0, 1, 2]))
+    assert a.shape == (3, 1, 32, 32) and torch.isfinite(a).all()
+    assert (a.flatten(1).amax(1) > 0).all()  # patch tokens get gradient: a real map, not zeros

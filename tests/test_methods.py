@@ -149,3 +149,15 @@ def test_fractions_are_stratified_seed_fixed_and_method_independent():
     assert len(a) == 100
     assert np.bincount(y[a].numpy()).tolist() == [60, 30, 10]
     assert np.array_equal(fraction_indices(y, "multiclass", 1.0, seed=3), np.arange(1000))
+
+
+def test_e2kd_with_a_vision_transformer_teacher_explains_its_token_grid(tiny_data):
+    import timm
+
+    vit = timm.create_model("vit_tiny_patch16_224", img_size=32, patch_size=8, num_classes=3, depth=2)
+    method = E2KD(TinyCNN(3, 3, widths=(8, 16)), vit, tiny_data.info)
+    assert method.t_layer == "blocks.1.norm1"
+    method.train()
+    out = method(tiny_data.train.x[:4], tiny_data.train.y[:4])
+    assert torch.isfinite(out["loss"]) and 0 < out["expl"].item() <= 2
+    method.release()

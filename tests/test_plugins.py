@@ -23,7 +23,7 @@ def write_module(tmp_path, monkeypatch, name, body):
 def test_builtins_register_through_the_hooks(plugins):
     assert set(plugins.methods.names()) >= {"scratch", "hinton", "fitnets", "at", "dkd", "e2kd", "medtex"}
     assert "synthetic" in plugins.datasets and "tinycnn" in plugins.models
-    assert plugins.methods.get("hinton").provider == "kdbench (built-in)"
+    assert plugins.methods.get("hinton").provider.endswith("(built-in)")
     assert plugins.methods.get("hinton").help.startswith("Soft-target KD")
 
 
@@ -52,7 +52,7 @@ def test_duplicate_name_names_both_providers(tmp_path, monkeypatch):
         def register_methods(register):
             register("hinton", object)
     """)
-    with pytest.raises(DuplicateNameError, match=r"'hinton' is registered twice: by kdbench \(built-in\) and by kdb_dup_plugin"):
+    with pytest.raises(DuplicateNameError, match=r"'hinton' is registered twice: by kdbench [0-9.]+ \(built-in\) and by kdb_dup_plugin"):
         load_plugins(["kdb_dup_plugin"])
 
 

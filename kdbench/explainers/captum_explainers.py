@@ -6,8 +6,8 @@ import torch
 import torch.nn.functional as F
 from captum.attr import IntegratedGradients, LayerAttribution, LayerGradCam, Occlusion, Saliency
 
-from ..features import FeatureTap, as_map, pick_module
-from ..gradcam import gradcam_from
+from ..features import FeatureTap, as_map
+from ..gradcam import gradcam_from, gradcam_layer
 
 
 def _layer(model, name):
@@ -17,16 +17,12 @@ def _layer(model, name):
 def gradcam(model, x, target):
     """Grad-CAM at the last stage (timm ``feature_info``), upsampled to the input size.
 
-    Vision transformers: their token output is arranged on its square grid
-    (``as_map``) before the Grad-CAM weighting, since captum's LayerGradCam expects
+    Vision transformers: the layer is the last block's ``norm1`` (see
+    :func:`kdbench.gradcam.gradcam_layer`) and its tokens are arranged on their square
+    grid (``as_map``) before the Grad-CAM weighting, since captum's LayerGradCam expects
     spatial maps.
     """
-    name = pick_module(model, "last")
-    with torch.no_grad():
-        probe = FeatureTap(model, [name])
-        model(x[:1])
-        is_tokens = probe[name].dim() == 3
-        probe.remove()
+    name, is_tokens = gradcam_layer(model, x)
     if is_tokens:
         tap = FeatureTap(model, [name], replace_output=True)
         try:

@@ -12,7 +12,7 @@ from __future__ import annotations
 import torch
 
 from ..features import align, as_map, pick_module
-from ..gradcam import cosine_similarity_maps, gradcam_from
+from ..gradcam import cosine_similarity_maps, gradcam_from, gradcam_layer
 from ..losses import kd_loss, task_loss
 from .base import Distiller
 
@@ -21,15 +21,23 @@ class E2KD(Distiller):
     """Hinton KD plus Grad-CAM agreement with the teacher (e2KD)."""
 
     method_name = "e2kd"
-    paper = "Parchami-Araghi et al., Good Teachers Explain: Explanation-Enhanced Knowledge Distillation, ECCV 2024"
+    paper = ("Parchami-Araghi et al., Good Teachers Explain: Explanation-Enhanced Knowledge Distillation, ECCV 2024; "
+             "lam=1 is kdbench's choice, not a value taken from the paper")
     defaults = {"T": 4.0, "alpha": 0.9, "lam": 1.0, "student_layer": "last", "teacher_layer": "last"}
 
     def __init__(self, student, teacher, info, **options):
         super().__init__(student, teacher, info, **options)
-        self.s_layer = pick_module(student, self.opts["student_layer"])
-        self.t_layer = pick_module(teacher, self.opts["teacher_layer"])
+        example = torch.zeros(1, info.in_chans, info.image_size, info.image_size,
+                              device=next(student.parameters()).device)
+        self.s_layer = self._layer(student, self.opts["student_layer"], example)
+        self.t_layer = self._layer(teacher, self.opts["teacher_layer"], example)
         self._s_tap = self.tap(student, [self.s_layer])
         self._t_tap = self.tap(teacher, [self.t_layer], replace_output=True)
+
+    @staticmethod
+    def _layer(model, which, example):
+        """``last`` means the layer Grad-CAM explains (ViTs: the last block's norm1)."""
+        return gradcam_layer(model, example)[0] if which == "last" else pick_module(model, which)
 
     def forward(self, x, y):
         with torch.enable_grad():
