@@ -48,6 +48,11 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--dataset-opt", action="append", default=[], metavar="DATASET.KEY=VALUE",
                      help="dataset option, e.g. synthetic.n_train=500 (repeatable)")
     run.add_argument("--teacher-checkpoint", help="use this state_dict as the teacher instead of training one")
+    run.add_argument("--teacher-pretrained", action="store_true", default=None,
+                     help="start the teacher from timm pretrained weights found offline (local cache), then train")
+    run.add_argument("--data-root", help="folder with dataset files (MedMNIST npz); default ~/.medmnist")
+    run.add_argument("--augment", action="store_true", default=None,
+                     help="light training augmentation: random flips and shifts of up to 1/16 of the side")
     run.add_argument("--xai-samples", type=int, help="test images per explanation evaluation (default 64)")
     run.add_argument("--xai-profile", choices=["default", "full"], help="explanation metric profile")
     run.add_argument("--cache-dir", help="artifact store (default ~/.cache/kdbench or $KDBENCH_CACHE)")
@@ -69,7 +74,8 @@ def bench_from_args(args) -> Benchmark:
     bench = load_toml(args.config) if args.config else Benchmark()
     values = {k: getattr(args, k) for k in ("datasets", "teachers", "students", "methods", "explainers", "seeds",
                                              "fractions", "epochs", "teacher_epochs", "batch_size", "lr", "device",
-                                             "teacher_checkpoint", "xai_samples", "xai_profile")
+                                             "teacher_checkpoint", "teacher_pretrained", "data_root", "augment",
+                                             "xai_samples", "xai_profile")
               if getattr(args, k) is not None}
     if args.no_baseline:
         values["baseline"] = False

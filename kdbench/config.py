@@ -45,6 +45,9 @@ class Benchmark:
     device: str = "auto"
     baseline: bool = True
     teacher_checkpoint: str = ""
+    teacher_pretrained: bool = False
+    data_root: str = ""
+    augment: bool = False
     xai_samples: int = 64
     xai_profile: str = "default"
     dataset_options: dict[str, dict[str, Any]] = field(default_factory=dict)

@@ -73,9 +73,15 @@ def aggregate(df: pd.DataFrame, metrics: list[str]) -> pd.DataFrame:
     out.columns = [f"{m}_{s}" for m, s in out.columns]
     out["n"] = g.size()
     out = out.reset_index()
+    return _sorted(out)
+
+
+def _sorted(agg: pd.DataFrame, extra: list[str] = ()) -> pd.DataFrame:
+    """Teacher row first; then per student and fraction: scratch, then the methods by name."""
     order = {"teacher": 0, "scratch": 1}
-    out["_order"] = out["method"].map(lambda m: order.get(m, 2))
-    return out.sort_values(["dataset", "teacher", "_order", "student", "fraction", "method"]).drop(columns="_order")
+    agg = agg.assign(_t=agg["method"].ne("teacher"), _o=agg["method"].map(lambda m: order.get(m, 2)))
+    keys = ["dataset", "teacher", "_t", "student", "fraction", "_o", "method", *extra]
+    return agg.sort_values(keys).drop(columns=["_t", "_o"])
 
 
 def summarise(rows: list[dict]) -> pd.DataFrame:
@@ -172,11 +178,8 @@ def summarise_xai(rows: list[dict]) -> tuple[pd.DataFrame, list[str]]:
     out.columns = [f"{m}_{stat}" for m, stat in out.columns]
     out["n"] = g.size()
     out = out.reset_index()
-    order = {"teacher": 0, "scratch": 1}
-    out["_o"] = out["method"].map(lambda m: order.get(m, 2))
     out["_r"] = out["explainer"].eq("random")
-    out = out.sort_values(["dataset", "teacher", "_o", "student", "fraction", "method", "_r", "explainer"])
-    return out.drop(columns=["_o", "_r"]), metrics
+    return _sorted(out, ["_r", "explainer"]).drop(columns="_r"), metrics
 
 
 def xai_table(agg: pd.DataFrame, metrics: list[str], bold=None) -> tuple[list[str], list[list[str]]]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 from pathlib import Path
 
 import timm
@@ -26,15 +27,30 @@ def create_model(name: str, models: Registry, *, num_classes: int, in_chans: int
         kwargs = {}
         if "img_size" in _timm_kwargs(name):
             kwargs["img_size"] = image_size
+        if not pretrained:
+            return timm.create_model(name, pretrained=False, num_classes=num_classes, in_chans=in_chans, **kwargs)
         try:
-            return timm.create_model(name, pretrained=pretrained, num_classes=num_classes, in_chans=in_chans, **kwargs)
-        except RuntimeError as exc:
-            if pretrained:
-                raise ConfigError(f"model {name}: pretrained weights are not available offline ({exc}); "
-                                  f"train the teacher with kdbench or pass --teacher-checkpoint") from None
-            raise
+            with _hub_offline():  # never download at run time: the local Hugging Face cache only
+                return timm.create_model(name, pretrained=True, num_classes=num_classes, in_chans=in_chans, **kwargs)
+        except Exception:
+            raise ConfigError(f"model {name}: no pretrained weights in the local Hugging Face cache; kdbench never "
+                              f"downloads: drop --teacher-pretrained to train the teacher with kdbench, or pass "
+                              f"--teacher-checkpoint FILE") from None
     raise UnknownNameError(unknown_message("model", name, models.names()) +
                            "; any timm model name also works (see timm.list_models())")
+
+
+@contextlib.contextmanager
+def _hub_offline():
+    """Switch huggingface_hub to offline mode (its constant is read at call time)."""
+    from huggingface_hub import constants
+
+    before = constants.HF_HUB_OFFLINE
+    constants.HF_HUB_OFFLINE = True
+    try:
+        yield
+    finally:
+        constants.HF_HUB_OFFLINE = before
 
 
 def _timm_kwargs(name: str) -> set[str]:

@@ -40,7 +40,8 @@ def teacher_settings(bench: Benchmark, dataset: str, teacher: str, seed: int) ->
     return {
         "dataset": dataset, "dataset_options": bench.dataset_options.get(dataset_name(dataset), {}),
         "teacher": teacher, "seed": seed, "epochs": bench.teacher_epochs, "batch_size": bench.batch_size,
-        "lr": bench.lr, "checkpoint": bench.teacher_checkpoint, "code": TRAINING_CODE_VERSION,
+        "lr": bench.lr, "checkpoint": bench.teacher_checkpoint, "pretrained": bench.teacher_pretrained,
+        "augment": bench.augment, "data_root": bench.data_root, "code": TRAINING_CODE_VERSION,
     }
 
 
@@ -53,7 +54,8 @@ def make_plan(bench: Benchmark) -> list[Job]:
         settings = {
             "teacher": teacher_settings(bench, dataset, teacher, seed), "student": student, "method": method,
             "options": options, "fraction": fraction, "epochs": bench.epochs, "xai_samples": bench.xai_samples,
-            "explainers": sorted(bench.explainers), "xai_profile": bench.xai_profile, "kdbench": __version__,
+            "explainers": sorted(bench.explainers), "xai_profile": bench.xai_profile, "augment": bench.augment,
+            "batch_size": bench.batch_size, "lr": bench.lr, "kdbench": __version__,
         }
         jobs.append(Job(dataset, teacher, student, method, seed, float(fraction), options, content_hash(settings)))
     return jobs

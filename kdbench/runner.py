@@ -73,6 +73,8 @@ def validate(bench: Benchmark, plugins: Plugins) -> None:
             raise ConfigError(f"fraction {f} is outside (0, 1]; use e.g. --fractions 0.1,0.25,1.0")
     if not bench.seeds:
         raise ConfigError("no seeds given; use e.g. --seeds 0,1,2")
+    if bench.teacher_checkpoint and not Path(bench.teacher_checkpoint).expanduser().is_file():
+        raise ConfigError(f"teacher checkpoint {bench.teacher_checkpoint} does not exist")
     if bench.epochs < 1 or bench.teacher_epochs < 1:
         raise ConfigError("epochs must be at least 1")
 
@@ -82,6 +84,8 @@ def load_dataset(spec: str, bench: Benchmark, plugins: Plugins) -> DatasetBundle
     factory = plugins.datasets.get(name).obj
     options = dict(bench.dataset_options.get(name, {}))
     params = inspect.signature(factory).parameters
+    if bench.data_root and "root" in params:
+        options.setdefault("root", bench.data_root)
     if not any(p.kind is p.VAR_KEYWORD for p in params.values()):
         allowed = [p for p in params if p not in ("arg", "seed")]
         for key in options:
@@ -176,7 +180,8 @@ class Runner:
         key = content_hash(settings)
         seed_everything(job.seed)
         model = create_model(job.teacher, self.plugins.models, num_classes=info.num_classes,
-                             in_chans=info.in_chans, image_size=info.image_size)
+                             in_chans=info.in_chans, image_size=info.image_size,
+                             pretrained=self.bench.teacher_pretrained and not self.bench.teacher_checkpoint)
         trained_now, seconds = False, 0.0
         if self.bench.teacher_checkpoint:
             load_checkpoint(model, self.bench.teacher_checkpoint)
@@ -188,7 +193,7 @@ class Runner:
                 self.reporter.job(f"teacher {job.teacher} on {job.dataset} seed={job.seed}", self.bench.teacher_epochs)
                 trainer = Scratch(model, None, info)
                 cfg = TrainConfig(epochs=self.bench.teacher_epochs, batch_size=self.bench.batch_size,
-                                  lr=self.bench.lr, device=self.device, seed=job.seed)
+                                  lr=self.bench.lr, device=self.device, seed=job.seed, augment=self.bench.augment)
                 result = fit(trainer, bundle.train, bundle.val, cfg, on_epoch=lambda e, r: self.reporter.epoch(e + 1, r))
                 seconds = result.seconds
                 self.store.save("teachers", key, model.state_dict(),
@@ -226,7 +231,7 @@ class Runner:
         try:
             idx = fraction_indices(bundle.train.y, info.task, job.fraction, job.seed)
             cfg = TrainConfig(epochs=self.bench.epochs, batch_size=self.bench.batch_size, lr=self.bench.lr,
-                              device=self.device, seed=job.seed)
+                              device=self.device, seed=job.seed, augment=self.bench.augment)
             result = fit(method, bundle.train.subset(idx), bundle.val, cfg,
                          on_epoch=lambda e, r: self.reporter.epoch(e + 1, r))
         finally:

@@ -35,6 +35,7 @@ class TrainConfig:
     weight_decay: float = 1e-4
     device: str = "cpu"
     seed: int = 0
+    augment: bool = False
 
 
 @dataclass
@@ -54,6 +55,25 @@ def batches(n: int, batch_size: int, generator: torch.Generator | None = None):
     order = torch.randperm(n, generator=generator) if generator is not None else torch.arange(n)
     for start in range(0, n, batch_size):
         yield order[start:start + batch_size]
+
+
+def augment_batch(x: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
+    """Light augmentation: a random horizontal flip and a shift of up to 1/16 of the side per image.
+
+    Shifts pad with the border pixels (no wrap-around). Random numbers come from the
+    training generator, so augmented runs stay deterministic.
+    """
+    b, _, h, w = x.shape
+    p = max(1, h // 16)
+    flip = torch.rand(b, generator=generator) < 0.5
+    x = torch.where(flip.to(x.device)[:, None, None, None], x.flip(-1), x)
+    padded = torch.nn.functional.pad(x, (p, p, p, p), mode="replicate")
+    dy = torch.randint(0, 2 * p + 1, (b,), generator=generator).to(x.device)
+    dx = torch.randint(0, 2 * p + 1, (b,), generator=generator).to(x.device)
+    rows = (torch.arange(h, device=x.device)[None, :] + dy[:, None])[:, :, None]
+    cols = (torch.arange(w, device=x.device)[None, :] + dx[:, None])[:, None, :]
+    out = padded[torch.arange(b, device=x.device)[:, None, None], :, rows, cols]  # (B, H, W, C)
+    return out.permute(0, 3, 1, 2).contiguous()
 
 
 def fit(method: Distiller, train: Split, val: Split, cfg: TrainConfig,
@@ -79,7 +99,8 @@ def fit(method: Distiller, train: Split, val: Split, cfg: TrainConfig,
         for idx in batches(len(train), cfg.batch_size, gen):
             idx = idx.to(device)
             method.progress = step / max(total, 1)
-            out = method(x_all[idx], y_all[idx])
+            xb = augment_batch(x_all[idx], gen) if cfg.augment else x_all[idx]
+            out = method(xb, y_all[idx])
             loss = out["loss"]
             if not torch.isfinite(loss):
                 raise NonFiniteLossError(f"loss became {loss.item()} at epoch {epoch + 1}, step {step + 1}; "

@@ -99,6 +99,9 @@ def test_unknown_method_is_one_line_exit_2_listing_the_choices(tmp_path, capsys)
     (["--fractions", "0"], "fraction 0.0 is outside (0, 1]"),
     (["--dataset-opt", "synthetic.colour=1"], "dataset synthetic has no option 'colour'"),
     (["--students", "resnet1"], "unknown model 'resnet1'"),
+    (["--datasets", "medmnist:breastmnist", "--data-root", "/nonexistent"], "breastmnist.npz not found in /nonexistent"),
+    (["--datasets", "folder:/nonexistent"], "folder dataset: /nonexistent is not a directory"),
+    (["--teacher-checkpoint", "/nonexistent.pt"], "teacher checkpoint /nonexistent.pt does not exist"),
 ])
 def test_bad_input_exits_2_with_one_clear_line(tmp_path, capsys, args, msg):
     code = main(["run", "--methods", "hinton", "--out", str(tmp_path), *TINY_RUN, *args])

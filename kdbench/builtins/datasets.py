@@ -6,6 +6,9 @@ import numpy as np
 import torch
 
 from ..data import DatasetInfo, Split, standardise
+from ..datasets.csv_labels import csv_labels
+from ..datasets.folder import folder
+from ..datasets.medmnist import medmnist
 from ..errors import ConfigError
 from ..hookspecs import hookimpl
 from ..synthetic import LESION_TYPES, render
@@ -44,3 +47,6 @@ def synthetic(arg=None, *, seed: int = 0, image_size: int = 32, n_train: int = 2
 @hookimpl
 def register_datasets(register):
     register("synthetic", synthetic)
+    register("medmnist", medmnist)
+    register("folder", folder)
+    register("csv", csv_labels)

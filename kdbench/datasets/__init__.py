@@ -1,0 +1,1 @@
+"""Dataset loaders: MedMNIST files, folders of images sorted by class, and label CSVs."""
