@@ -67,6 +67,10 @@ def build_parser() -> argparse.ArgumentParser:
     lb = sub.add_parser("leaderboard", help="rebuild the leaderboard from stored rows")
     lb.add_argument("paths", nargs="+", help="output directories or runs.jsonl files")
     lb.add_argument("--out", help="where to write the tables (default: next to the first input)")
+    lb.add_argument("--format", help="comma-separated formats: md, latex, html, csv, json (default: all)")
+    lb.add_argument("--metrics", help="comma-separated metric columns to show, e.g. accuracy,auc,flops")
+    lb.add_argument("--sort", help="order rows by this metric (its best first) or avg_rank")
+    lb.add_argument("--no-plots", action="store_true", help="tables only")
     return p
 
 
@@ -88,9 +92,9 @@ def bench_from_args(args) -> Benchmark:
 
 
 def cmd_run(args, console: Console) -> int:
-    from .leaderboard import rich_tables, write_leaderboard
     from .plugins import load_plugins
     from .progress import Reporter, RichReporter
+    from .publish import publish
     from .results import read_rows
     from .runner import Runner
     from .store import ArtifactStore
@@ -107,15 +111,12 @@ def cmd_run(args, console: Console) -> int:
     rows, warnings = read_rows(out / "runs.jsonl")
     for w in summary.warnings:
         console.print(f"[yellow]warning:[/] {w}")
-    written = write_leaderboard(rows, out)
+    published = publish(rows, out, benchmark=bench.name)
     try:  # tables first: a figure problem must never cost the results
-        written += runner.write_figures()
+        published.paths += runner.write_figures()
     except Exception as exc:
-        console.print(f"[yellow]warning:[/] could not draw the explanation figure: {type(exc).__name__}: {exc}")
-    if not args.quiet:
-        for t in rich_tables(rows):
-            console.print(t)
-        console.print(f"wrote {', '.join(str(p) for p in written)} and {out / 'runs.jsonl'}")
+        published.warnings.append(f"could not draw the explanation figure: {type(exc).__name__}: {exc}")
+    _report(published, console, quiet=args.quiet)
     for r in summary.rows:
         if r["status"] == "failed":
             console.print(f"[red]failed:[/] {r['dataset']} {r['student']} {r['method']} seed={r['seed']}: {r['error']}")
@@ -151,7 +152,8 @@ def cmd_plugins(args, console: Console) -> int:
 
 def cmd_leaderboard(args, console: Console) -> int:
     from .errors import ConfigError
-    from .leaderboard import rich_tables, write_leaderboard
+    from .publish import publish
+    from .render import FORMATS
     from .results import read_rows
 
     rows = []
@@ -164,12 +166,25 @@ def cmd_leaderboard(args, console: Console) -> int:
         rows += got
         for w in warnings:
             console.print(f"[yellow]warning:[/] {w}")
-    out = Path(args.out) if args.out else Path(args.paths[0]) if Path(args.paths[0]).is_dir() else Path(args.paths[0]).parent
-    written = write_leaderboard(rows, out)
-    for t in rich_tables(rows):
-        console.print(t)
-    console.print(f"wrote {', '.join(str(p) for p in written)}")
+    first = Path(args.paths[0])
+    out = Path(args.out) if args.out else first if first.is_dir() else first.parent
+    formats = [f.strip() for f in args.format.split(",") if f.strip()] if args.format else list(FORMATS)
+    metrics = [m.strip() for m in args.metrics.split(",") if m.strip()] if args.metrics else None
+    published = publish(rows, out, formats=formats, metrics=metrics, sort=args.sort, plots=not args.no_plots)
+    _report(published, console)
     return 0
+
+
+def _report(published, console: Console, quiet: bool = False) -> None:
+    for c in published.conflicts + published.warnings:
+        console.print(f"[yellow]warning:[/] {c}", highlight=False)
+    if quiet:
+        return
+    from .render import rich_tables
+
+    for t in rich_tables(published.tables):
+        console.print(t)
+    console.print(f"wrote {len(published.paths)} files: {', '.join(p.name for p in published.paths)}")
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -207,6 +207,7 @@ class Runner:
                        epochs=self.bench.teacher_epochs, method_options={}, teacher_cached=not trained_now)
             row.update(self._evaluate(model, bundle, info.task))
             row["train_seconds"] = seconds
+            row["checkpoint"] = self.bench.teacher_checkpoint or str(self.store.paths("teachers", key)[0])
             self._emit(row, summary)
             for xai_row in self._explain(model, bundle, row, f"teacher {job.teacher}"):
                 self._emit(xai_row, summary)
@@ -237,7 +238,10 @@ class Runner:
         finally:
             method.release()
         model = method.deployable().eval()
+        checkpoint = self.store.save("students", job.config_hash, model.state_dict(),
+                                     {"job": job.label, "best_epoch": result.best_epoch})
         row = self._base_row(job)
+        row["checkpoint"] = str(checkpoint)
         row.update(self._evaluate(model, bundle, info.task))
         row.update(train_seconds=result.seconds, best_epoch=result.best_epoch, train_images=len(idx))
         label = f"{job.student} {job.method}" + (f" f={job.fraction:g}" if len(self.bench.fractions) > 1 else "")

@@ -51,7 +51,9 @@ def test_leaderboard_markdown_lists_every_row_with_directions(first_run):
         assert name in md
     lines = [line for line in md.splitlines() if line.startswith("| synthetic")]
     assert len(lines) == 3
-    assert (out / "leaderboard.csv").exists()
+    for name in ("leaderboard.tex", "leaderboard.html", "leaderboard.json", "leaderboard_predictive.csv",
+                 "summary.json", "tradeoff_synthetic.png", "tradeoff_synthetic.svg"):
+        assert (out / name).exists(), name
 
 
 def test_same_seed_gives_the_same_metrics(first_run, tmp_path):
@@ -149,12 +151,12 @@ def test_half_written_last_line_is_ignored_and_reported(tmp_path):
 
 
 def test_force_rerun_supersedes_rows_instead_of_counting_them_as_seeds(first_run, tmp_path):
-    from kdbench.leaderboard import summarise
+    from kdbench.leaderboard import build_tables
 
     _, out = first_run
     rows = rows_of(out)
     forced = rows + [dict(rows[-1], accuracy=0.0)]
-    agg = summarise(forced)
+    agg = build_tables(forced)[0][0].frame
     hinton = agg[agg["method"] == "hinton"].iloc[0]
     assert hinton["n"] == 1 and hinton["accuracy_mean"] == 0.0
 
@@ -170,5 +172,5 @@ def test_explainers_add_rows_a_leaderboard_section_and_the_figure(tmp_path):
     ok = [r for r in xai if r["status"] == "ok"]
     assert all(r["xai_samples"] == 12 and r["pointing_game"] is not None and r["explain_ms_per_image"] > 0 for r in ok)
     md = (tmp_path / "leaderboard.md").read_text()
-    assert "## Explanations" in md and "pointing_game ↑" in md and "pixel_flipping ↓" in md and "`random`" in md
+    assert "## Explanation metrics" in md and "pointing_game ↑" in md and "pixel_flipping ↓" in md and "`random`" in md
     assert (tmp_path / "explanations_synthetic.png").stat().st_size > 1000
