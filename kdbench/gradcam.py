@@ -10,7 +10,7 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
-from .features import FeatureTap, pick_module
+from .features import FeatureTap, feature_modules, pick_module
 
 
 def gradcam_from(logits: torch.Tensor, feature: torch.Tensor, target: torch.Tensor, *,
@@ -31,25 +31,34 @@ def cosine_similarity_maps(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
     return torch.where(both_zero, torch.ones_like(sim), sim)
 
 
+#: Grad-CAM needs a map with some extent: stages smaller than this per side are skipped.
+MIN_CAM_SIZE = 4
+
+
 def gradcam_layer(model, example: torch.Tensor) -> tuple[str, bool]:
     """The layer Grad-CAM reads, and whether it outputs tokens rather than a map.
 
-    CNNs: the last stage of ``feature_info``. Vision transformers: the last block's
-    ``norm1`` (the input of its attention, as pytorch-grad-cam recommends), because after
-    the last block only the class token reaches the head and patch tokens get no gradient.
-    ``example`` is one input image batch, used for a single probing forward pass.
+    CNNs: the deepest stage of ``feature_info`` whose output is at least
+    ``MIN_CAM_SIZE`` pixels per side (at 28-32 px input the last stage of a ResNet or
+    MobileNet is 1x1, which would make every map a constant). Vision transformers: the
+    last block's ``norm1`` (the input of its attention, as pytorch-grad-cam recommends),
+    because after the last block only the class token reaches the head and patch tokens
+    get no gradient. ``example`` is an input batch, used for one probing forward pass.
     """
-    name = pick_module(model, "last")
-    tap = FeatureTap(model, [name])
+    names = feature_modules(model)
+    tap = FeatureTap(model, names)
     was_training = model.training
     try:
         model.eval()
         with torch.no_grad():
             model(example[:1])
-        is_tokens = tap[name].dim() == 3
+        outputs = {n: tap[n] for n in names}
     finally:
         tap.remove()
         model.train(was_training)
-    if is_tokens and f"{name}.norm1" in dict(model.named_modules()):
-        name = f"{name}.norm1"
-    return name, is_tokens
+    last = names[-1]
+    if outputs[last].dim() == 3:
+        name = f"{last}.norm1" if f"{last}.norm1" in dict(model.named_modules()) else last
+        return name, True
+    big = [n for n in names if outputs[n].dim() == 4 and min(outputs[n].shape[-2:]) >= MIN_CAM_SIZE]
+    return (big[-1] if big else last), False

@@ -8,7 +8,7 @@ Tables:
   column per Quantus metric;
 - ``fractions``: the less-data axis, a metric by training fraction per method.
 
-Ranks are computed per (dataset, teacher) among the students, in each metric's direction
+Ranks are computed per (dataset, teacher, fraction) among the students, in each metric's direction
 (1 = best; ties share the best rank); ``avg_rank`` is the mean of the quality-metric
 ranks (predictive: accuracy, AUC, F1; explanations: every Quantus metric). Size and speed
 are shown, not ranked into it. Renderers live in :mod:`kdbench.render`.
@@ -24,6 +24,8 @@ import pandas as pd
 from .results import latest_rows
 
 GROUP = ["dataset", "teacher", "student", "method", "fraction"]
+#: Ranks compare every student and method trained on the same data budget.
+RANK_WITHIN = ["dataset", "teacher", "fraction"]
 JOB = ["dataset", "teacher", "student", "method", "seed", "fraction", "kind", "explainer"]
 
 
@@ -136,7 +138,7 @@ def add_ranks(agg: pd.DataFrame, specs: dict[str, MetricSpec], metrics: list[str
     ranked = [m for m in metrics if specs[m].ranked and agg[f"{m}_mean"].notna().any()]
     for m in ranked:
         col = agg.loc[students, f"{m}_mean"]
-        agg.loc[students, f"{m}_rank"] = col.groupby([agg.loc[students, k] for k in within]).rank(
+        agg.loc[students, f"{m}_rank"] = col.groupby([agg.loc[students, k] for k in within], dropna=False).rank(
             ascending=not specs[m].higher_is_better, method="min")
     agg["avg_rank"] = agg[[f"{m}_rank" for m in ranked]].mean(axis=1) if ranked else np.nan
     return agg
@@ -164,7 +166,7 @@ def predictive_table(rows: list[dict], metrics: list[str] | None = None, sort: s
     wanted = [m for m in (metrics or DEFAULT_PREDICTIVE) if m in PREDICTIVE]
     df = add_gains(df)
     agg = aggregate(df, GROUP, list(PREDICTIVE))
-    agg = add_ranks(agg, PREDICTIVE, wanted, ["dataset", "teacher"])
+    agg = add_ranks(agg, PREDICTIVE, wanted, RANK_WITHIN)
     agg = _sorted(agg, sort=sort if sort in wanted + ["avg_rank"] else None, specs=PREDICTIVE)
     return Table("predictive", "Predictive metrics", agg, GROUP + ["n"], wanted, PREDICTIVE, footnote(rows))
 
@@ -177,7 +179,7 @@ def explanation_table(rows: list[dict], metrics: list[str] | None = None, sort: 
     present = [m for m in specs if m in df and pd.to_numeric(df[m], errors="coerce").notna().any()]
     wanted = [m for m in (metrics or present) if m in present] or present
     agg = aggregate(df, GROUP + ["explainer"], present)
-    agg = add_ranks(agg, specs, wanted, ["dataset", "teacher"])
+    agg = add_ranks(agg, specs, wanted, RANK_WITHIN)
     agg = agg.assign(_r=agg["explainer"].eq("random"))
     agg = _sorted(agg, ["_r", "explainer"], sort=sort if sort in wanted + ["avg_rank"] else None, specs=specs)
     return Table("explanations", "Explanation metrics (Quantus)", agg.drop(columns="_r"),
@@ -235,7 +237,7 @@ def footnote(rows: list[dict]) -> str:
     opts = f" Non-default method options: {'; '.join(options)}." if options else " All methods at their defaults."
     return (f"Mean ± std over n seeds. ↑ higher is better, ↓ lower is better: {directions}. "
             f"gain_*: the metric minus that of `scratch` (same student, fraction and seed). "
-            f"avg_rank: mean rank over accuracy, AUC and F1 among the students. "
+            f"avg_rank: mean rank over accuracy, AUC and F1 among the students at the same fraction. "
             f"flops per image (2 per multiply-add); latency: batch-1 CPU median.{opts} "
             f"kdbench {first.get('kdbench_version', '?')}, torch {first.get('torch_version', '?')}, "
             f"timm {first.get('timm_version', '?')}, quantus {first.get('quantus_version', '?')}, "

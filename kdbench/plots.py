@@ -28,6 +28,21 @@ def _plt():
     return plt
 
 
+def _log_axis(ax, values=None):
+    """Log x axis with readable labels (1.8M, 11M) and no cluttered minor labels."""
+    from matplotlib.ticker import FuncFormatter, NullFormatter
+
+    from .render import human
+
+    ax.set_xscale("log")
+    ax.xaxis.set_minor_formatter(NullFormatter())
+    if values is not None:
+        ax.set_xticks(values)
+        ax.xaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}"))
+    else:
+        ax.xaxis.set_major_formatter(FuncFormatter(lambda v, _: human(v)))
+
+
 def _save(fig, path: Path) -> list[Path]:
     paths = []
     for ext in ("png", "svg"):
@@ -58,7 +73,7 @@ def tradeoff_plots(pred: Table, out_dir: Path, metric: str = "accuracy") -> list
                 for _, r in sub.iterrows():
                     ax.annotate(r["student"], (r[f"{x}_mean"], r[f"{metric}_mean"]), fontsize=6,
                                 xytext=(3, 3), textcoords="offset points")
-            ax.set_xscale("log")
+            _log_axis(ax)
             ax.set_xlabel("FLOPs per image (log)" if x == "flops" else "parameters (log)")
             ax.grid(alpha=0.3)
         axes[0].set_ylabel(f"test {metric} (mean ± std over seeds)")
@@ -87,8 +102,7 @@ def fraction_plots(pred: Table, out_dir: Path, metric: str = "accuracy") -> list
             teacher = pred.frame[(pred.frame["dataset"] == dataset) & (pred.frame["method"] == "teacher")]
             for _, t in teacher.iterrows():
                 ax.axhline(t[f"{metric}_mean"], color="grey", lw=0.8, ls=":", label=f"teacher {t['student']}")
-            ax.set_xscale("log")
-            ax.set_xticks(sorted(sub["fraction"].unique()), [f"{f:g}" for f in sorted(sub["fraction"].unique())])
+            _log_axis(ax, sorted(sub["fraction"].unique()))
             ax.set_xlabel("fraction of the training split")
             ax.set_title(student, fontsize=9)
             ax.grid(alpha=0.3)

@@ -45,7 +45,7 @@ def fmt(mean, std, n: int, digits: int, signed: bool = False) -> str:
 
 
 def cells(table: Table, bold=None) -> tuple[list[str], list[list[str]]]:
-    """Header and string cells; ``bold(text)`` marks the best student per (dataset, teacher)."""
+    """Header and string cells; ``bold(text)`` marks the best student per (dataset, teacher, fraction)."""
     f = table.frame
     headers = list(table.ids) + [f"{m} {table.specs[m].arrow}" for m in table.metrics] + ["avg_rank ↓"]
     best = {}
@@ -53,7 +53,7 @@ def cells(table: Table, bold=None) -> tuple[list[str], list[list[str]]]:
     for m in table.metrics:
         col = f"{m}_mean"
         if bold and table.specs[m].ranked and students[col].notna().any():
-            best[m] = students.groupby(["dataset", "teacher"])[col].agg(
+            best[m] = students.groupby(["dataset", "teacher", "fraction"], dropna=False)[col].agg(
                 "max" if table.specs[m].higher_is_better else "min")
     rows = []
     for _, r in f.iterrows():
@@ -65,7 +65,8 @@ def cells(table: Table, bold=None) -> tuple[list[str], list[list[str]]]:
         for m in table.metrics:
             spec = table.specs[m]
             text = fmt(r[f"{m}_mean"], r[f"{m}_std"], n, spec.digits, signed=m.startswith("gain_"))
-            if m in best and r["method"] != "teacher" and r[f"{m}_mean"] == best[m].get((r["dataset"], r["teacher"])):
+            if m in best and r["method"] != "teacher" and \
+                    r[f"{m}_mean"] == best[m].get((r["dataset"], r["teacher"], r["fraction"])):
                 text = bold(text)
             row.append(text)
         row.append("–" if pd.isna(r.get("avg_rank")) else f"{r['avg_rank']:.1f}")

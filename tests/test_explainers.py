@@ -133,3 +133,15 @@ def test_gradcam_on_a_vision_transformer_uses_the_token_grid():
     a = gradcam(vit, torch.randn(3, 3, 32, 32), torch.tensor([0, 1, 2]))
     assert a.shape == (3, 1, 32, 32) and torch.isfinite(a).all()
     assert (a.flatten(1).amax(1) > 0).all()  # patch tokens get gradient: a real map, not zeros
+
+
+def test_gradcam_reads_the_deepest_stage_that_still_has_spatial_extent():
+    import timm
+
+    from kdbench.gradcam import gradcam_layer
+
+    resnet = timm.create_model("resnet18", num_classes=3)
+    assert gradcam_layer(resnet, torch.zeros(1, 3, 32, 32)) == ("layer2", False)  # layer3/4 are 2x2 and 1x1
+    assert gradcam_layer(resnet, torch.zeros(1, 3, 128, 128)) == ("layer4", False)
+    a = gradcam(resnet.eval(), torch.randn(2, 3, 32, 32), torch.tensor([0, 1]))
+    assert a.flatten(1).std(1).min() > 0  # a real map, not a constant
