@@ -58,11 +58,19 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--cache-dir", help="artifact store (default ~/.cache/kdbench or $KDBENCH_CACHE)")
     run.add_argument("--no-baseline", action="store_true", help="do not add the scratch baseline")
     run.add_argument("--force", action="store_true", help="re-run jobs that already have results")
+    run.add_argument("--retry-failed", action="store_true", help="re-run jobs whose stored row says failed")
     run.add_argument("--quiet", "-q", action="store_true", help="no progress bars or tables; for scripts")
 
     plugins = sub.add_parser("plugins", help="list every registered component and who provides it")
     plugins.add_argument("--verbose", "-v", action="store_true", help="also show method defaults and sources")
     plugins.add_argument("--plugin", action="append", default=[], help="import a local plugin module")
+
+    cache = sub.add_parser("cache", help="list or prune the artifact store (teacher and student checkpoints)")
+    cache.add_argument("action", choices=["ls", "prune"])
+    cache.add_argument("--cache-dir", help="artifact store (default ~/.cache/kdbench or $KDBENCH_CACHE)")
+    cache.add_argument("--older-than", type=float, metavar="DAYS", help="prune: also artifacts older than DAYS")
+    cache.add_argument("--kind", choices=["teachers", "students"], help="only this kind")
+    cache.add_argument("--all", action="store_true", help="prune: everything")
 
     lb = sub.add_parser("leaderboard", help="rebuild the leaderboard from stored rows")
     lb.add_argument("paths", nargs="+", help="output directories or runs.jsonl files")
@@ -106,7 +114,8 @@ def cmd_run(args, console: Console) -> int:
     out = Path(args.out or Path("results") / bench.name)
     reporter = Reporter(console) if args.quiet else RichReporter(Console(stderr=True))
     with reporter:
-        runner = Runner(bench, plugins, out, store=ArtifactStore(args.cache_dir), reporter=reporter, force=args.force)
+        runner = Runner(bench, plugins, out, store=ArtifactStore(args.cache_dir), reporter=reporter, force=args.force,
+                        retry_failed=args.retry_failed)
         summary = runner.run()
     rows, warnings = read_rows(out / "runs.jsonl")
     for w in summary.warnings:
@@ -175,6 +184,33 @@ def cmd_leaderboard(args, console: Console) -> int:
     return 0
 
 
+def cmd_cache(args, console: Console) -> int:
+    from datetime import datetime
+
+    from rich.table import Table
+
+    from .render import human
+    from .store import ArtifactStore
+
+    store = ArtifactStore(args.cache_dir)
+    if args.action == "prune":
+        removed = store.prune(older_than_days=args.older_than, kind=args.kind, everything=args.all)
+        console.print(f"removed {len(removed)} files from {store.root}")
+        return 0
+    table = Table(title=f"artifacts in {store.root}", title_justify="left")
+    for col in ("kind", "key", "size", "saved", "checksum", "what"):
+        table.add_column(col)
+    for a in store.entries():
+        if args.kind and a.kind != args.kind:
+            continue
+        what = a.meta.get("job") or " ".join(str(a.meta.get("settings", {}).get(k, "")) for k in
+                                             ("dataset", "teacher", "seed"))
+        table.add_row(a.kind, a.key, human(a.size) + "B", datetime.fromtimestamp(a.mtime).strftime("%Y-%m-%d %H:%M"),
+                      "ok" if a.ok else "[red]corrupt[/]", what)
+    console.print(table)
+    return 0
+
+
 def _report(published, console: Console, quiet: bool = False) -> None:
     for c in published.conflicts + published.warnings:
         console.print(f"[yellow]warning:[/] {c}", highlight=False)
@@ -193,7 +229,8 @@ def main(argv: list[str] | None = None) -> int:
     console = Console()
     err = Console(stderr=True)
     try:
-        handler = {"run": cmd_run, "plugins": cmd_plugins, "leaderboard": cmd_leaderboard}[args.command]
+        handler = {"run": cmd_run, "plugins": cmd_plugins, "leaderboard": cmd_leaderboard,
+                   "cache": cmd_cache}[args.command]
         return handler(args, console)
     except KdbenchError as exc:
         err.print(f"kdbench: error: {exc}", markup=False, highlight=False, soft_wrap=True)

@@ -52,10 +52,10 @@ class RunsWriter:
 
     def __init__(self, path: str | Path):
         self.path = Path(path)
-        self.path.parent.mkdir(parents=True, exist_ok=True)
 
     def append(self, row: dict) -> None:
         line = json.dumps({k: clean(v) for k, v in row.items()}, default=str)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
         with open(self.path, "a", encoding="utf-8") as f:
             f.write(line + "\n")
             f.flush()
@@ -79,9 +79,24 @@ def read_rows(path: str | Path) -> tuple[list[dict], list[str]]:
     return rows, warnings
 
 
-def finished_hashes(rows: list[dict]) -> set[str]:
-    """Config hashes of jobs that finished successfully."""
-    return {r["config_hash"] for r in rows if r.get("status") == "ok" and r.get("kind", "predictive") == "predictive"}
+def finished_hashes(rows: list[dict], include_failed: bool = True) -> set[str]:
+    """Config hashes of jobs a re-run skips: finished ones, and failed ones unless retried."""
+    statuses = ("ok", "failed") if include_failed else ("ok",)
+    latest = {r.get("config_hash"): r.get("status") for r in rows if r.get("kind", "predictive") == "predictive"}
+    return {h for h, status in latest.items() if status in statuses}
+
+
+class TrainingLog:
+    """One JSON line per epoch of one training (``<out>/logs/<config_hash>.jsonl``)."""
+
+    def __init__(self, path: str | Path):
+        self.path = Path(path)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self.path.write_text("")  # a (re)started training starts a fresh log
+
+    def write(self, record: dict) -> None:
+        with open(self.path, "a", encoding="utf-8") as f:
+            f.write(json.dumps({k: clean(v) for k, v in record.items()}) + "\n")
 
 
 def latest_rows(rows: list[dict]) -> list[dict]:

@@ -29,7 +29,8 @@ from .methods.scratch import Scratch
 from .plugins import Plugins
 from .progress import Reporter
 from .registry import unknown_message
-from .results import RunsWriter, finished_hashes, now, read_rows, versions
+from .lock import RunLock
+from .results import RunsWriter, TrainingLog, finished_hashes, now, read_rows, versions
 from .store import ArtifactStore, content_hash
 from .training import TrainConfig, fit, freeze, seed_everything
 
@@ -79,6 +80,35 @@ def validate(bench: Benchmark, plugins: Plugins) -> None:
         raise ConfigError("epochs must be at least 1")
 
 
+def preflight(bench: Benchmark, plugins: Plugins, datasets: dict[str, DatasetBundle]) -> None:
+    """Try every model on every dataset once, and every fraction, before any training.
+
+    Catches images too small for a model, a teacher checkpoint of another architecture or
+    class count, and fractions that leave no image, as bad input (exit 2) rather than as
+    a failed row for every job.
+    """
+    for spec, bundle in datasets.items():
+        info = bundle.info
+        for name in dict.fromkeys(bench.teachers + bench.students):
+            model = create_model(name, plugins.models, num_classes=info.num_classes, in_chans=info.in_chans,
+                                 image_size=info.image_size)
+            try:
+                with torch.no_grad():
+                    out = model.eval()(bundle.test.x[:2])
+            except Exception as exc:
+                first = str(exc).strip().splitlines()[0][:160] if str(exc).strip() else type(exc).__name__
+                raise ConfigError(f"model {name} cannot take the {info.image_size}x{info.image_size} images of "
+                                  f"{spec} ({first}); use a larger image_size (e.g. --dataset-opt "
+                                  f"{dataset_name(spec)}.image_size=64) or another model") from None
+            if tuple(out.shape) != (min(2, len(bundle.test)), info.num_classes):
+                raise ConfigError(f"model {name} returns shape {tuple(out.shape)} on {spec}, "
+                                  f"expected (batch, {info.num_classes})")
+            if bench.teacher_checkpoint and name in bench.teachers:
+                load_checkpoint(model, Path(bench.teacher_checkpoint).expanduser())
+        for f in bench.fractions:
+            fraction_indices(bundle.train.y, info.task, f, 0)
+
+
 def load_dataset(spec: str, bench: Benchmark, plugins: Plugins) -> DatasetBundle:
     name, _, arg = spec.partition(":")
     factory = plugins.datasets.get(name).obj
@@ -102,13 +132,14 @@ class Runner:
 
     def __init__(self, bench: Benchmark, plugins: Plugins, out_dir: str | Path, *,
                  store: ArtifactStore | None = None, reporter: Reporter | None = None,
-                 force: bool = False):
+                 force: bool = False, retry_failed: bool = False):
         self.bench = bench
         self.plugins = plugins
         self.out_dir = Path(out_dir)
         self.store = store or ArtifactStore()
         self.reporter = reporter or Reporter()
         self.force = force
+        self.retry_failed = retry_failed
         self.device = resolve_device(bench.device)
         self.writer = RunsWriter(self.out_dir / "runs.jsonl")
         self.versions = versions()
@@ -122,10 +153,18 @@ class Runner:
         validate(self.bench, self.plugins)
         for spec in self.bench.datasets:  # bad data is bad input: refuse before any training
             self._dataset(spec)
+        preflight(self.bench, self.plugins, self._datasets)
+        lock = RunLock(self.out_dir).acquire()
+        try:
+            return self._run(lock)
+        finally:
+            lock.release()
+
+    def _run(self, lock: RunLock) -> RunSummary:
         jobs = make_plan(self.bench)
         existing, warnings = read_rows(self.writer.path)
-        done = set() if self.force else finished_hashes(existing)
-        summary = RunSummary(self.out_dir, warnings=list(warnings))
+        done = set() if self.force else finished_hashes(existing, include_failed=not self.retry_failed)
+        summary = RunSummary(self.out_dir, warnings=list(warnings) + ([lock.stale_warning] if lock.stale_warning else []))
         todo = [j for j in jobs if j.config_hash not in done]
         summary.skipped = len(jobs) - len(todo)
         if summary.skipped:
@@ -155,7 +194,11 @@ class Runner:
         return summary
 
     def _emit(self, row: dict, summary: RunSummary) -> None:
-        self.writer.append(row)
+        try:
+            self.writer.append(row)
+        except OSError as exc:
+            raise KdbenchError(f"cannot write results to {self.writer.path}: {exc.strerror or exc}; the rows written "
+                               f"before are kept, free space or fix permissions and run again to resume") from None
         summary.rows.append(row)
         summary.warnings.extend(self.plugins.notify_result(row))
 
@@ -194,7 +237,9 @@ class Runner:
                 trainer = Scratch(model, None, info)
                 cfg = TrainConfig(epochs=self.bench.teacher_epochs, batch_size=self.bench.batch_size,
                                   lr=self.bench.lr, device=self.device, seed=job.seed, augment=self.bench.augment)
-                result = fit(trainer, bundle.train, bundle.val, cfg, on_epoch=lambda e, r: self.reporter.epoch(e + 1, r))
+                log = TrainingLog(self.out_dir / "logs" / f"teacher-{key}.jsonl")
+                result = fit(trainer, bundle.train, bundle.val, cfg,
+                             on_epoch=lambda e, r: (self.reporter.epoch(e + 1, r), log.write(r)))
                 seconds = result.seconds
                 self.store.save("teachers", key, model.state_dict(),
                                 {"settings": settings, "best_epoch": result.best_epoch, "val": result.best_val})
@@ -233,8 +278,9 @@ class Runner:
             idx = fraction_indices(bundle.train.y, info.task, job.fraction, job.seed)
             cfg = TrainConfig(epochs=self.bench.epochs, batch_size=self.bench.batch_size, lr=self.bench.lr,
                               device=self.device, seed=job.seed, augment=self.bench.augment)
+            log = TrainingLog(self.out_dir / "logs" / f"{job.config_hash}.jsonl")
             result = fit(method, bundle.train.subset(idx), bundle.val, cfg,
-                         on_epoch=lambda e, r: self.reporter.epoch(e + 1, r))
+                         on_epoch=lambda e, r: (self.reporter.epoch(e + 1, r), log.write(r)))
         finally:
             method.release()
         model = method.deployable().eval()

@@ -13,6 +13,8 @@ import json
 import os
 import tempfile
 import warnings
+import time
+from dataclasses import dataclass
 from pathlib import Path
 
 import torch
@@ -89,3 +91,50 @@ class ArtifactStore:
                 p.unlink(missing_ok=True)
             return None
         return state, meta
+
+    def entries(self) -> list["Artifact"]:
+        """Every stored artifact, with its size, age and whether its checksum holds."""
+        out = []
+        if not self.root.exists():
+            return out
+        for meta_path in sorted(self.root.glob("*/*.json")):
+            weights = meta_path.with_suffix(".pt")
+            try:
+                meta = json.loads(meta_path.read_text())
+            except (OSError, ValueError):
+                meta = {}
+            ok = weights.exists() and meta.get("sha256") == _sha256(weights)
+            size = weights.stat().st_size if weights.exists() else 0
+            out.append(Artifact(meta_path.parent.name, meta_path.stem, weights, size,
+                                meta_path.stat().st_mtime, ok, meta))
+        return out
+
+    def prune(self, *, older_than_days: float | None = None, kind: str | None = None,
+              everything: bool = False) -> list[Path]:
+        """Delete corrupt artifacts and leftover temporary files; with options, also old or all ones."""
+        removed = []
+        now = time.time()
+        for a in self.entries():
+            if kind and a.kind != kind:
+                continue
+            old = older_than_days is not None and now - a.mtime > older_than_days * 86400
+            if everything or old or not a.ok:
+                for p in (a.path, a.path.with_suffix(".json")):
+                    if p.exists():
+                        p.unlink()
+                        removed.append(p)
+        for tmp in self.root.glob("*/.*.tmp") if self.root.exists() else []:
+            tmp.unlink()
+            removed.append(tmp)
+        return removed
+
+
+@dataclass
+class Artifact:
+    kind: str
+    key: str
+    path: Path
+    size: int
+    mtime: float
+    ok: bool
+    meta: dict
