@@ -47,6 +47,8 @@ def build_parser() -> argparse.ArgumentParser:
                      help="method hyper-parameter, e.g. hinton.T=2 (repeatable)")
     run.add_argument("--dataset-opt", action="append", default=[], metavar="DATASET.KEY=VALUE",
                      help="dataset option, e.g. synthetic.n_train=500 (repeatable)")
+    run.add_argument("--plugin-opt", action="append", default=[], metavar="PLUGIN.KEY=VALUE",
+                     help="plugin setting, e.g. mlflow.tracking_uri=file:./mlruns (repeatable)")
     run.add_argument("--teacher-checkpoint", help="use this state_dict as the teacher instead of training one")
     run.add_argument("--teacher-pretrained", action="store_true", default=None,
                      help="start the teacher from timm pretrained weights found offline (local cache), then train")
@@ -93,7 +95,8 @@ def bench_from_args(args) -> Benchmark:
         values["baseline"] = False
     apply(bench, values, where="command line")
     for table, flag, items in (("method_options", "--method-opt", args.method_opt),
-                               ("dataset_options", "--dataset-opt", args.dataset_opt)):
+                               ("dataset_options", "--dataset-opt", args.dataset_opt),
+                               ("plugin_settings", "--plugin-opt", args.plugin_opt)):
         for name, opts in parse_assignments(items, flag).items():
             getattr(bench, table).setdefault(name, {}).update(opts)
     return bench
@@ -125,6 +128,7 @@ def cmd_run(args, console: Console) -> int:
         published.paths += runner.write_figures()
     except Exception as exc:
         published.warnings.append(f"could not draw the explanation figure: {type(exc).__name__}: {exc}")
+    published.warnings += plugins.notify("on_run_end", out_dir=out, paths=list(published.paths))
     _report(published, console, quiet=args.quiet)
     for r in summary.rows:
         if r["status"] == "failed":

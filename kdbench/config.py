@@ -15,6 +15,9 @@
 
     [methods.hinton]         # method hyper-parameters
     T = 2.0
+
+    [plugins.mlflow]         # settings read by a plugin (here the MLflow reporter)
+    tracking_uri = "file:./mlruns"
 """
 
 from __future__ import annotations
@@ -52,6 +55,7 @@ class Benchmark:
     xai_profile: str = "default"
     dataset_options: dict[str, dict[str, Any]] = field(default_factory=dict)
     method_options: dict[str, dict[str, Any]] = field(default_factory=dict)
+    plugin_settings: dict[str, dict[str, Any]] = field(default_factory=dict)
 
     def all_methods(self) -> list[str]:
         """The methods to run: the baseline ``scratch`` first unless turned off."""
@@ -78,17 +82,18 @@ def load_toml(path: str | Path) -> Benchmark:
         data = tomllib.loads(path.read_text())
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"benchmark file {path}: TOML syntax error: {exc}") from None
-    unknown = set(data) - {"benchmark", "datasets", "methods"}
+    unknown = set(data) - {"benchmark", "datasets", "methods", "plugins"}
     if unknown:
         raise ConfigError(f"benchmark file {path}: unknown table [{sorted(unknown)[0]}] "
-                          f"(tables: [benchmark], [datasets.<name>], [methods.<name>])")
+                          f"(tables: [benchmark], [datasets.<name>], [methods.<name>], [plugins.<name>])")
     bench = Benchmark(name=path.stem)
     apply(bench, data.get("benchmark", {}), where=str(path))
-    for key in ("datasets", "methods"):
+    for key, target in (("datasets", "dataset_options"), ("methods", "method_options"),
+                        ("plugins", "plugin_settings")):
         table = data.get(key, {})
         if not all(isinstance(v, dict) for v in table.values()):
             raise ConfigError(f"benchmark file {path}: [{key}] must hold one table per name, e.g. [{key}.NAME]")
-        getattr(bench, f"{key[:-1]}_options").update({k: dict(v) for k, v in table.items()})
+        getattr(bench, target).update({k: dict(v) for k, v in table.items()})
     return bench
 
 

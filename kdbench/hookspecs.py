@@ -56,3 +56,18 @@ def on_result(row):
     Reporters (MLflow, W&B, a Slack bot) implement this. An exception raised here is
     reported as a warning and never loses the row.
     """
+
+
+@hookspec
+def on_run_start(settings, out_dir):
+    """A run starts writing to ``out_dir``.
+
+    ``settings`` holds the benchmark's ``[plugins.<name>]`` tables (and ``--plugin-opt
+    NAME.KEY=VALUE`` flags) by plugin name; a plugin reads its own entry, e.g. a reporter
+    its tracking URI. Reporters should stay inactive when they find no settings.
+    """
+
+
+@hookspec
+def on_run_end(out_dir, paths):
+    """A run finished; ``paths`` are the tables, plots and figures it wrote."""

@@ -65,15 +65,18 @@ class Plugins:
     def broken(self) -> list[PluginInfo]:
         return [i for i in self.infos.values() if i.error]
 
-    def notify_result(self, row: dict) -> list[str]:
-        """Call every ``on_result`` observer; return warnings instead of raising."""
+    def notify(self, hook: str, **kwargs) -> list[str]:
+        """Call every implementation of an observer hook; return warnings instead of raising."""
         warnings = []
-        for impl in self.pm.hook.on_result.get_hookimpls():
+        for impl in getattr(self.pm.hook, hook).get_hookimpls():
             try:
-                impl.function(row=dict(row))
+                impl.function(**{k: kwargs[k] for k in impl.argnames})
             except Exception as exc:  # a reporter bug must never lose a result
-                warnings.append(f"result observer {impl.plugin_name} failed: {type(exc).__name__}: {exc}")
+                warnings.append(f"{hook} observer {impl.plugin_name} failed: {type(exc).__name__}: {exc}")
         return warnings
+
+    def notify_result(self, row: dict) -> list[str]:
+        return self.notify("on_result", row=dict(row))
 
 
 def load_plugins(extra_modules: tuple[str, ...] | list[str] = (), *, entry_points: bool = True) -> Plugins:

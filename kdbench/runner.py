@@ -170,6 +170,8 @@ class Runner:
         if summary.skipped:
             self.reporter.note(f"resuming: {summary.skipped} of {len(jobs)} jobs already have results in "
                                f"{self.writer.path}")
+        summary.warnings += self.plugins.notify("on_run_start", settings=dict(self.bench.plugin_settings),
+                                                out_dir=self.out_dir)
         self.reporter.start(len(todo))
         teachers: dict[tuple, tuple] = {}
         for job in todo:
