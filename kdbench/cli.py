@@ -53,6 +53,8 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--teacher-pretrained", action="store_true", default=None,
                      help="start the teacher from timm pretrained weights found offline (local cache), then train")
     run.add_argument("--data-root", help="folder with dataset files (MedMNIST npz); default ~/.medmnist")
+    run.add_argument("--amp", action="store_true", default=None,
+                     help="mixed precision on CUDA (bf16 where supported, else fp16 with a grad scaler)")
     run.add_argument("--augment", action="store_true", default=None,
                      help="light training augmentation: random flips and shifts of up to 1/16 of the side")
     run.add_argument("--xai-samples", type=int, help="test images per explanation evaluation (default 64)")
@@ -62,6 +64,10 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--force", action="store_true", help="re-run jobs that already have results")
     run.add_argument("--retry-failed", action="store_true", help="re-run jobs whose stored row says failed")
     run.add_argument("--quiet", "-q", action="store_true", help="no progress bars or tables; for scripts")
+    run.add_argument("--executor", choices=["local", "ray"], default="local",
+                     help="local (in-process, default) or ray (pip install 'kdbench[ray]')")
+    run.add_argument("--ray-address", help="Ray cluster to join: 'auto' or host:port (default: start a local one)")
+    run.add_argument("--ray-cpus-per-task", type=int, default=1, help="CPUs each Ray task asks for (default 1)")
 
     plugins = sub.add_parser("plugins", help="list every registered component and who provides it")
     plugins.add_argument("--verbose", "-v", action="store_true", help="also show method defaults and sources")
@@ -88,7 +94,7 @@ def bench_from_args(args) -> Benchmark:
     bench = load_toml(args.config) if args.config else Benchmark()
     values = {k: getattr(args, k) for k in ("datasets", "teachers", "students", "methods", "explainers", "seeds",
                                              "fractions", "epochs", "teacher_epochs", "batch_size", "lr", "device",
-                                             "teacher_checkpoint", "teacher_pretrained", "data_root", "augment",
+                                             "teacher_checkpoint", "teacher_pretrained", "data_root", "augment", "amp",
                                              "xai_samples", "xai_profile")
               if getattr(args, k) is not None}
     if args.no_baseline:
@@ -118,7 +124,8 @@ def cmd_run(args, console: Console) -> int:
     reporter = Reporter(console) if args.quiet else RichReporter(Console(stderr=True))
     with reporter:
         runner = Runner(bench, plugins, out, store=ArtifactStore(args.cache_dir), reporter=reporter, force=args.force,
-                        retry_failed=args.retry_failed)
+                        retry_failed=args.retry_failed, executor=args.executor, ray_address=args.ray_address,
+                        ray_cpus_per_task=args.ray_cpus_per_task, plugin_modules=args.plugin)
         summary = runner.run()
     rows, warnings = read_rows(out / "runs.jsonl")
     for w in summary.warnings:

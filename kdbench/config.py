@@ -51,6 +51,7 @@ class Benchmark:
     teacher_pretrained: bool = False
     data_root: str = ""
     augment: bool = False
+    amp: bool = False
     xai_samples: int = 64
     xai_profile: str = "default"
     dataset_options: dict[str, dict[str, Any]] = field(default_factory=dict)

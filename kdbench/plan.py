@@ -55,7 +55,7 @@ def make_plan(bench: Benchmark) -> list[Job]:
             "teacher": teacher_settings(bench, dataset, teacher, seed), "student": student, "method": method,
             "options": options, "fraction": fraction, "epochs": bench.epochs, "xai_samples": bench.xai_samples,
             "explainers": sorted(bench.explainers), "xai_profile": bench.xai_profile, "augment": bench.augment,
-            "batch_size": bench.batch_size, "lr": bench.lr, "kdbench": __version__,
+            "batch_size": bench.batch_size, "lr": bench.lr, "amp": bench.amp, "kdbench": __version__,
         }
         jobs.append(Job(dataset, teacher, student, method, seed, float(fraction), options, content_hash(settings)))
     return jobs

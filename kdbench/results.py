@@ -56,8 +56,13 @@ class RunsWriter:
     def append(self, row: dict) -> None:
         line = json.dumps({k: clean(v) for k, v in row.items()}, default=str)
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        with open(self.path, "a", encoding="utf-8") as f:
-            f.write(line + "\n")
+        with open(self.path, "a+b") as f:
+            f.seek(0, os.SEEK_END)
+            if f.tell():  # a crash may have left a torn last line: never glue a row onto it
+                f.seek(-1, os.SEEK_END)
+                if f.read(1) != b"\n":
+                    f.write(b"\n")
+            f.write((line + "\n").encode("utf-8"))
             f.flush()
             os.fsync(f.fileno())
 

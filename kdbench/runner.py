@@ -36,6 +36,17 @@ from .training import TrainConfig, fit, freeze, seed_everything
 
 
 @dataclass
+class TeacherResult:
+    model: object
+    trained_now: bool
+    rows: list[dict]
+
+
+class _WriteError(KdbenchError):
+    """runs.jsonl cannot be written: stop the run (exit 2); it is not a job's fault."""
+
+
+@dataclass
 class RunSummary:
     out_dir: Path
     rows: list[dict] = field(default_factory=list)
@@ -132,7 +143,8 @@ class Runner:
 
     def __init__(self, bench: Benchmark, plugins: Plugins, out_dir: str | Path, *,
                  store: ArtifactStore | None = None, reporter: Reporter | None = None,
-                 force: bool = False, retry_failed: bool = False):
+                 force: bool = False, retry_failed: bool = False, executor: str = "local",
+                 ray_address: str | None = None, ray_cpus_per_task: int = 1, plugin_modules=()):
         self.bench = bench
         self.plugins = plugins
         self.out_dir = Path(out_dir)
@@ -140,6 +152,12 @@ class Runner:
         self.reporter = reporter or Reporter()
         self.force = force
         self.retry_failed = retry_failed
+        if executor not in ("local", "ray"):
+            raise ConfigError(f"--executor {executor!r} is not known; use local or ray")
+        self.executor = executor
+        self.ray_address = ray_address
+        self.ray_cpus_per_task = ray_cpus_per_task
+        self.plugin_modules = list(plugin_modules)
         self.device = resolve_device(bench.device)
         self.writer = RunsWriter(self.out_dir / "runs.jsonl")
         self.versions = versions()
@@ -173,33 +191,58 @@ class Runner:
         summary.warnings += self.plugins.notify("on_run_start", settings=dict(self.bench.plugin_settings),
                                                 out_dir=self.out_dir)
         self.reporter.start(len(todo))
-        teachers: dict[tuple, tuple] = {}
+        if self.executor == "ray":
+            from .ray_executor import run_on_ray
+
+            run_on_ray(self, todo, summary, existing)
+        else:
+            self._run_local(todo, summary, existing)
+        summary.failed = sum(1 for r in summary.rows if r["status"] == "failed")
+        return summary
+
+    def _run_local(self, todo: list[Job], summary: RunSummary, existing: list[dict]) -> None:
+        teachers: dict[tuple, object] = {}
         for job in todo:
             self.reporter.job(job.label, self.bench.epochs)
-            row = self._base_row(job)
+            key = (job.dataset, job.teacher, job.seed)
             try:
-                bundle = self._dataset(job.dataset)
-                key = (job.dataset, job.teacher, job.seed)
                 if key not in teachers:  # the teacher also gives the leaderboard its reference row
-                    teachers[key] = self._teacher(job, bundle, summary, existing)
-                rows = self._run_job(job, bundle, teachers[key])
+                    done = {r["config_hash"] for r in existing + summary.rows if r.get("status") == "ok"}
+                    result = self.teacher(job, self._dataset(job.dataset), done)
+                    summary.teachers_trained += result.trained_now
+                    for r in result.rows:
+                        self._emit(r, summary)
+                    teachers[key] = result.model
+                rows = self.job_rows(job, teachers[key])
             except KdbenchError as exc:
-                rows = [dict(row, status="failed", error=f"{type(exc).__name__}: {exc}")]
-            except Exception as exc:  # isolation: one failing job never stops the others
-                last = traceback.extract_tb(exc.__traceback__)[-1]
-                where = f" at {Path(last.filename).name}:{last.lineno}"
-                rows = [dict(row, status="failed", error=f"{type(exc).__name__}: {exc}{where}")]
+                if isinstance(exc, _WriteError):
+                    raise
+                rows = [self.failed_row(job, exc)]
+            except Exception as exc:  # isolation: one failing teacher never stops the others
+                rows = [self.failed_row(job, exc)]
             for r in rows:
                 self._emit(r, summary)
             self.reporter.job_done(rows[0]["status"])
-        summary.failed = sum(1 for r in summary.rows if r["status"] == "failed")
-        return summary
+
+    def job_rows(self, job: Job, teacher) -> list[dict]:
+        """The rows of one student job; an exception becomes a failed row (isolation)."""
+        try:
+            return self._run_job(job, self._dataset(job.dataset), teacher)
+        except Exception as exc:  # one failing job never stops the others
+            return [self.failed_row(job, exc)]
+
+    def failed_row(self, job: Job, exc: BaseException) -> dict:
+        message = f"{type(exc).__name__}: {exc}"
+        if not isinstance(exc, KdbenchError) and exc.__traceback__ is not None:
+            last = traceback.extract_tb(exc.__traceback__)[-1]
+            message += f" at {Path(last.filename).name}:{last.lineno}"
+        return dict(self._base_row(job), status="failed", error=message)
 
     def _emit(self, row: dict, summary: RunSummary) -> None:
         try:
             self.writer.append(row)
         except OSError as exc:
-            raise KdbenchError(f"cannot write results to {self.writer.path}: {exc.strerror or exc}; the rows written "
+            raise _WriteError(f"cannot write results to {self.writer.path}: {exc.strerror or exc}; the rows written "
                                f"before are kept, free space or fix permissions and run again to resume") from None
         summary.rows.append(row)
         summary.warnings.extend(self.plugins.notify_result(row))
@@ -218,8 +261,12 @@ class Runner:
             self._datasets[spec] = load_dataset(spec, self.bench, self.plugins)
         return self._datasets[spec]
 
-    def _teacher(self, job: Job, bundle: DatasetBundle, summary: RunSummary, existing: list[dict]):
-        """Train (or load from the cache) the teacher of this dataset and seed; emit its row once."""
+    def teacher(self, job: Job, bundle: DatasetBundle, done_hashes: set[str]) -> "TeacherResult":
+        """Train (or load from the cache) the teacher of this dataset and seed.
+
+        Its reference rows (predictive and explanation) are returned unless ``done_hashes``
+        already holds its config hash; the caller writes them.
+        """
         info = bundle.info
         settings = teacher_settings(self.bench, job.dataset, job.teacher, job.seed)
         key = content_hash(settings)
@@ -238,7 +285,8 @@ class Runner:
                 self.reporter.job(f"teacher {job.teacher} on {job.dataset} seed={job.seed}", self.bench.teacher_epochs)
                 trainer = Scratch(model, None, info)
                 cfg = TrainConfig(epochs=self.bench.teacher_epochs, batch_size=self.bench.batch_size,
-                                  lr=self.bench.lr, device=self.device, seed=job.seed, augment=self.bench.augment)
+                                  lr=self.bench.lr, device=self.device, seed=job.seed, augment=self.bench.augment,
+                              amp=self.bench.amp)
                 log = TrainingLog(self.out_dir / "logs" / f"teacher-{key}.jsonl")
                 result = fit(trainer, bundle.train, bundle.val, cfg,
                              on_epoch=lambda e, r: (self.reporter.epoch(e + 1, r), log.write(r)))
@@ -246,19 +294,17 @@ class Runner:
                 self.store.save("teachers", key, model.state_dict(),
                                 {"settings": settings, "best_epoch": result.best_epoch, "val": result.best_val})
                 trained_now = True
-                summary.teachers_trained += 1
                 self.reporter.job(job.label, self.bench.epochs)
         model = freeze(model.to(self.device))
-        if not any(r.get("config_hash") == key and r.get("status") == "ok" for r in existing + summary.rows):
+        rows = []
+        if key not in done_hashes:
             row = dict(self._base_row(job), method="teacher", student=job.teacher, fraction=1.0, config_hash=key,
                        epochs=self.bench.teacher_epochs, method_options={}, teacher_cached=not trained_now)
             row.update(self._evaluate(model, bundle, info.task))
             row["train_seconds"] = seconds
             row["checkpoint"] = self.bench.teacher_checkpoint or str(self.store.paths("teachers", key)[0])
-            self._emit(row, summary)
-            for xai_row in self._explain(model, bundle, row, f"teacher {job.teacher}"):
-                self._emit(xai_row, summary)
-        return model
+            rows = [row] + self._explain(model, bundle, row, f"teacher {job.teacher}")
+        return TeacherResult(model, trained_now, rows)
 
     def _evaluate(self, model, bundle: DatasetBundle, task: str) -> dict:
         logits = predict_logits(model, bundle.test.x, device=self.device)
@@ -279,7 +325,8 @@ class Runner:
         try:
             idx = fraction_indices(bundle.train.y, info.task, job.fraction, job.seed)
             cfg = TrainConfig(epochs=self.bench.epochs, batch_size=self.bench.batch_size, lr=self.bench.lr,
-                              device=self.device, seed=job.seed, augment=self.bench.augment)
+                              device=self.device, seed=job.seed, augment=self.bench.augment,
+                              amp=self.bench.amp)
             log = TrainingLog(self.out_dir / "logs" / f"{job.config_hash}.jsonl")
             result = fit(method, bundle.train.subset(idx), bundle.val, cfg,
                          on_epoch=lambda e, r: (self.reporter.epoch(e + 1, r), log.write(r)))

@@ -161,3 +161,15 @@ def test_e2kd_with_a_vision_transformer_teacher_explains_its_token_grid(tiny_dat
     out = method(tiny_data.train.x[:4], tiny_data.train.y[:4])
     assert torch.isfinite(out["loss"]) and 0 < out["expl"].item() <= 2
     method.release()
+
+
+def test_amp_and_channels_last_leave_cpu_training_unchanged(tiny_data):
+    from kdbench.training import TrainConfig, fit
+
+    results = []
+    for amp in (False, True):
+        torch.manual_seed(0)
+        student, teacher = TinyCNN(3, 3, widths=(8, 16)), TinyCNN(3, 3)
+        fit(Hinton(student, teacher, tiny_data.info), tiny_data.train, tiny_data.val, TrainConfig(epochs=1, amp=amp))
+        results.append(student(tiny_data.test.x[:8]))
+    assert torch.equal(results[0], results[1])

@@ -14,7 +14,7 @@ def test_readme_starts_with_exactly_two_commands_install_run_and_install_test():
     run, test = readme_commands()[:2]
     assert run.endswith("kdbench run --methods medtex,hinton,fitnets")
     assert "pip install -e ." in run
-    assert test.endswith("pytest") and '".[test]"' in test
+    assert test.endswith("pytest") and '".[test,ray]"' in test
     assert "./plugins/kdbench-gradcam-zoo" in test and "./plugins/kdbench-mlflow" in test
 
 

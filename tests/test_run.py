@@ -174,3 +174,13 @@ def test_explainers_add_rows_a_leaderboard_section_and_the_figure(tmp_path):
     md = (tmp_path / "leaderboard.md").read_text()
     assert "## Explanation metrics" in md and "pointing_game ↑" in md and "pixel_flipping ↓" in md and "`random`" in md
     assert (tmp_path / "explanations_synthetic.png").stat().st_size > 1000
+
+
+def test_a_row_appended_after_a_torn_line_starts_on_its_own_line(tmp_path):
+    from kdbench.results import RunsWriter
+
+    path = tmp_path / "runs.jsonl"
+    path.write_text('{"method": "a", "status": "ok"}\n{"method": "b", "sta')
+    RunsWriter(path).append({"method": "c", "status": "ok"})
+    rows, warnings = read_rows(path)
+    assert [r["method"] for r in rows] == ["a", "c"] and len(warnings) == 1

@@ -1,0 +1,37 @@
+"""Shared helpers of the performance benchmarks: machine facts and RESULTS.md sections."""
+
+from __future__ import annotations
+
+import os
+import platform
+import re
+from datetime import date
+from pathlib import Path
+
+RESULTS = Path(__file__).resolve().parents[1] / "RESULTS.md"
+
+
+def machine() -> str:
+    import torch
+
+    import kdbench
+
+    cpu = platform.processor() or platform.machine()
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    return (f"{os.cpu_count()} CPU cores ({cpu}), torch {torch.__version__} with {torch.get_num_threads()} threads, "
+            f"kdbench {kdbench.__version__}, Python {platform.python_version()}, {date.today().isoformat()}")
+
+
+def write_section(name: str, markdown: str) -> None:
+    """Replace (or add) the section between ``<!-- name -->`` markers in RESULTS.md."""
+    text = RESULTS.read_text() if RESULTS.exists() else "# kdbench performance results\n"
+    block = f"<!-- {name} -->\n{markdown.strip()}\n<!-- /{name} -->"
+    pattern = re.compile(rf"<!-- {re.escape(name)} -->.*?<!-- /{re.escape(name)} -->", re.S)
+    text = pattern.sub(lambda _: block, text) if pattern.search(text) else text.rstrip() + "\n\n" + block + "\n"
+    RESULTS.write_text(text)

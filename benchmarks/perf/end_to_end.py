@@ -1,0 +1,64 @@
+"""End to end: wall time and peak memory of the README's main command on a fresh cache.
+
+Runs ``kdbench run --methods medtex,hinton,fitnets`` as a subprocess (a fresh artifact
+cache, so the teacher is trained too), then the explainers variant of the explainers
+issue, and reports the share of that run spent on explanation metrics.
+
+    python benchmarks/perf/end_to_end.py [--write]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from common import machine, write_section
+
+COMMANDS = {
+    "README main command": ["--methods", "medtex,hinton,fitnets"],
+    "with explainers": ["--methods", "hinton,scratch", "--explainers", "gradcam,saliency,random"],
+}
+
+
+def run(args: list[str], tmp: Path, name: str) -> tuple[float, float, list[dict]]:
+    env = dict(os.environ, KDBENCH_CACHE=str(tmp / f"cache-{name}"))
+    out = tmp / f"out-{name}"
+    before = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+    start = time.perf_counter()
+    subprocess.run([sys.executable, "-m", "kdbench.cli", "run", *args, "--out", str(out), "--quiet"], env=env,
+                   check=True)
+    wall = time.perf_counter() - start
+    peak = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+    rows = [json.loads(line) for line in (out / "runs.jsonl").read_text().splitlines()]
+    return wall, max(peak, before) / 1024 / 1024, rows
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--write", action="store_true")
+    args = ap.parse_args()
+    lines = ["| command | wall time | peak memory (max RSS) | explanation metrics share |", "|---|---|---|---|"]
+    with tempfile.TemporaryDirectory() as tmp:
+        for i, (label, cmd) in enumerate(COMMANDS.items()):
+            wall, peak_gib, rows = run(cmd, Path(tmp), str(i))
+            xai = sum(r.get("metric_seconds") or 0 for r in rows) + sum(
+                (r.get("explain_ms_per_image") or 0) * (r.get("xai_samples") or 0) / 1000 for r in rows)
+            share = f"{xai / wall:.0%} ({xai:.0f} s)" if xai else "–"
+            lines.append(f"| `kdbench run {' '.join(cmd)}` | {wall / 60:.1f} min ({wall:.0f} s) | "
+                         f"{peak_gib:.2f} GiB | {share} |")
+    table = "\n".join(lines) + "\n\nTargets for the main command: under 5 minutes and under 4 GiB."
+    print(table)
+    if args.write:
+        write_section("end-to-end", f"## End to end\n\nFresh artifact cache (the teacher is trained in the run). "
+                                    f"`python benchmarks/perf/end_to_end.py --write`. {machine()}.\n\n{table}")
+
+
+if __name__ == "__main__":
+    main()
