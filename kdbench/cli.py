@@ -59,6 +59,8 @@ def build_parser() -> argparse.ArgumentParser:
                      help="light training augmentation: random flips and shifts of up to 1/16 of the side")
     run.add_argument("--xai-samples", type=int, help="test images per explanation evaluation (default 64)")
     run.add_argument("--xai-profile", choices=["default", "full"], help="explanation metric profile")
+    run.add_argument("--featuremap-figures", action="store_true", default=None,
+                     help="with the featuremaps explainer: save each model's per-stage maps as a figure")
     run.add_argument("--cache-dir", help="artifact store (default ~/.cache/kdbench or $KDBENCH_CACHE)")
     run.add_argument("--no-baseline", action="store_true", help="do not add the scratch baseline")
     run.add_argument("--force", action="store_true", help="re-run jobs that already have results")
@@ -94,7 +96,7 @@ def bench_from_args(args) -> Benchmark:
     bench = load_toml(args.config) if args.config else Benchmark()
     values = {k: getattr(args, k) for k in ("datasets", "teachers", "students", "methods", "explainers", "seeds",
                                              "fractions", "epochs", "teacher_epochs", "batch_size", "lr", "device",
-                                             "teacher_checkpoint", "teacher_pretrained", "data_root", "augment", "amp",
+                                             "teacher_checkpoint", "teacher_pretrained", "data_root", "augment", "amp", "featuremap_figures",
                                              "xai_samples", "xai_profile")
               if getattr(args, k) is not None}
     if args.no_baseline:

@@ -54,6 +54,7 @@ class Benchmark:
     amp: bool = False
     xai_samples: int = 64
     xai_profile: str = "default"
+    featuremap_figures: bool = False
     dataset_options: dict[str, dict[str, Any]] = field(default_factory=dict)
     method_options: dict[str, dict[str, Any]] = field(default_factory=dict)
     plugin_settings: dict[str, dict[str, Any]] = field(default_factory=dict)
@@ -89,6 +90,10 @@ def load_toml(path: str | Path) -> Benchmark:
                           f"(tables: [benchmark], [datasets.<name>], [methods.<name>], [plugins.<name>])")
     bench = Benchmark(name=path.stem)
     apply(bench, data.get("benchmark", {}), where=str(path))
+    for key in ("data_root", "teacher_checkpoint"):  # relative paths: relative to the benchmark file
+        value = getattr(bench, key)
+        if value and not Path(value).expanduser().is_absolute():
+            setattr(bench, key, str((path.parent / value).resolve()))
     for key, target in (("datasets", "dataset_options"), ("methods", "method_options"),
                         ("plugins", "plugin_settings")):
         table = data.get(key, {})

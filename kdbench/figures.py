@@ -35,7 +35,7 @@ def explanation_grid(images: np.ndarray, masks: np.ndarray | None, columns: list
             axes[i, j + 1].imshow(m / max(m.max(), 1e-12), cmap="inferno", vmin=0, vmax=1)
     for ax in axes.ravel():
         ax.set_axis_off()
-    axes[0, 0].set_title("input + mask", fontsize=7)
+    axes[0, 0].set_title("input + mask" if masks is not None else "input", fontsize=7)
     for j, (label, _) in enumerate(columns):
         axes[0, j + 1].set_title(label, fontsize=6)
     if title:

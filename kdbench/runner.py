@@ -351,6 +351,13 @@ class Runner:
         if first_seed:
             for name, maps in done.maps.items():
                 self.figure_columns.setdefault(row["dataset"], []).append((f"{label}\n{name}", maps))
+            if self.bench.featuremap_figures and "featuremaps" in self.bench.explainers:
+                from .explainers.featuremaps import save_featuremap_figure
+
+                idx = xai_subset(bundle, self.bench.xai_samples)[:FIGURE_IMAGES]
+                name = f"featuremaps_{row['dataset']}_{row['student']}_{row['method']}_{row['fraction']:g}"
+                save_featuremap_figure(model, bundle.test.x[idx].to(self.device),
+                                       self.out_dir / (name.replace(":", "_").replace("/", "_") + ".png"))
         keep = {k: row[k] for k in self._base_row_keys}
         return [dict(keep, **r) for r in done.rows]
 

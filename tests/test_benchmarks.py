@@ -15,3 +15,17 @@ def test_benchmark_definition_is_valid(path, plugins):
     bench = load_toml(path)
     validate(bench, plugins)
     assert bench.seeds and bench.methods
+
+
+def test_relative_paths_in_a_benchmark_file_are_relative_to_the_file(tmp_path):
+    (tmp_path / "sub").mkdir()
+    path = tmp_path / "sub" / "b.toml"
+    path.write_text('[benchmark]\ndata_root = "../data"\n')
+    assert load_toml(path).data_root == str((tmp_path / "data").resolve())
+
+
+def test_medmnist_benchmarks_point_at_the_shared_data():
+    for name in ("pneumoniamnist", "breastmnist", "bloodmnist"):
+        bench = load_toml(Path(__file__).resolve().parents[1] / "benchmarks" / f"{name}.toml")
+        assert bench.data_root == str(Path(__file__).resolve().parents[2] / "shared" / "data" / "medmnist")
+        assert len(bench.seeds) >= 3 and set(bench.fractions) == {0.1, 1.0}

@@ -145,3 +145,13 @@ def test_gradcam_reads_the_deepest_stage_that_still_has_spatial_extent():
     assert gradcam_layer(resnet, torch.zeros(1, 3, 128, 128)) == ("layer4", False)
     a = gradcam(resnet.eval(), torch.randn(2, 3, 32, 32), torch.tensor([0, 1]))
     assert a.flatten(1).std(1).min() > 0  # a real map, not a constant
+
+
+def test_featuremap_figure_is_written_per_model(tmp_path):
+    from kdbench.testing import run_tiny_benchmark
+
+    run_tiny_benchmark(tmp_path / "out", methods=["hinton"], explainers=["featuremaps"], cache_dir=tmp_path / "c",
+                       extra=["--featuremap-figures"])
+    figures = sorted(p.name for p in (tmp_path / "out").glob("featuremaps_*.png"))
+    assert figures == ["featuremaps_synthetic_smallcnn_hinton_1.png", "featuremaps_synthetic_smallcnn_scratch_1.png",
+                       "featuremaps_synthetic_tinycnn_teacher_1.png"]

@@ -35,3 +35,12 @@ def write_section(name: str, markdown: str) -> None:
     pattern = re.compile(rf"<!-- {re.escape(name)} -->.*?<!-- /{re.escape(name)} -->", re.S)
     text = pattern.sub(lambda _: block, text) if pattern.search(text) else text.rstrip() + "\n\n" + block + "\n"
     RESULTS.write_text(text)
+
+
+def synthetic_bench(n_train: int, n_val: int = 200, n_test: int = 200, **settings):
+    """A benchmark on the synthetic dataset with the given settings."""
+    from kdbench.config import Benchmark, apply
+
+    bench = apply(Benchmark(), settings)
+    bench.dataset_options["synthetic"] = {"n_train": n_train, "n_val": n_val, "n_test": n_test}
+    return bench

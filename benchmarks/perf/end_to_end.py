@@ -12,7 +12,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import resource
 import subprocess
 import sys
 import tempfile
@@ -27,17 +26,21 @@ COMMANDS = {
 }
 
 
+#: Runs one command and prints the peak RSS of its children: each command measured on its own.
+WRAPPER = ("import resource, subprocess, sys; subprocess.run(sys.argv[1:], check=True); "
+           "print(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)")
+
+
 def run(args: list[str], tmp: Path, name: str) -> tuple[float, float, list[dict]]:
     env = dict(os.environ, KDBENCH_CACHE=str(tmp / f"cache-{name}"))
     out = tmp / f"out-{name}"
-    before = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
     start = time.perf_counter()
-    subprocess.run([sys.executable, "-m", "kdbench.cli", "run", *args, "--out", str(out), "--quiet"], env=env,
-                   check=True)
+    done = subprocess.run([sys.executable, "-c", WRAPPER, sys.executable, "-m", "kdbench.cli", "run", *args,
+                           "--out", str(out), "--quiet"], env=env, check=True, capture_output=True, text=True)
     wall = time.perf_counter() - start
-    peak = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+    peak_kib = int(done.stdout.strip().splitlines()[-1])
     rows = [json.loads(line) for line in (out / "runs.jsonl").read_text().splitlines()]
-    return wall, max(peak, before) / 1024 / 1024, rows
+    return wall, peak_kib / 1024 / 1024, rows
 
 
 def main():

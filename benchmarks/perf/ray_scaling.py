@@ -16,18 +16,15 @@ from pathlib import Path
 
 import ray
 
-from common import machine, write_section
-from kdbench.config import Benchmark, apply
+from common import machine, synthetic_bench, write_section
 from kdbench.plugins import load_plugins
 from kdbench.runner import Runner
 from kdbench.store import ArtifactStore
 
 
-def bench() -> Benchmark:
-    b = apply(Benchmark(), {"teachers": ["tinycnn"], "students": ["smallcnn", "tinycnn"],
-                            "methods": ["hinton", "fitnets", "at"], "epochs": 3, "teacher_epochs": 3})
-    b.dataset_options["synthetic"] = {"n_train": 1500, "n_val": 200, "n_test": 200}
-    return b
+def bench():
+    return synthetic_bench(1500, teachers=["tinycnn"], students=["smallcnn", "tinycnn"],
+                           methods=["hinton", "fitnets", "at"], epochs=3, teacher_epochs=3)
 
 
 def main():

@@ -15,8 +15,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from common import machine, write_section
-from kdbench.config import Benchmark, apply
+from common import machine, synthetic_bench, write_section
 from kdbench.plugins import load_plugins
 from kdbench.runner import Runner
 from kdbench.store import ArtifactStore
@@ -25,10 +24,8 @@ SETTINGS = {"teachers": ["resnet18"], "students": ["tinycnn", "smallcnn"], "meth
             "epochs": 2, "teacher_epochs": 4, "baseline": False}
 
 
-def bench(**override) -> Benchmark:
-    b = apply(Benchmark(), {**SETTINGS, **override})
-    b.dataset_options["synthetic"] = {"n_train": 1000, "n_val": 200, "n_test": 200}
-    return b
+def bench(**override):
+    return synthetic_bench(1000, **{**SETTINGS, **override})
 
 
 def main():

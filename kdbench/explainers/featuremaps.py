@@ -43,29 +43,9 @@ def featuremaps(model, x, target):
 
 
 def save_featuremap_figure(model, x, path: str | Path, max_images: int = 4) -> Path:
-    """A grid of the per-stage maps: images in rows, input then stages in columns."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    """The per-stage maps as a grid: images in rows, the input then one column per stage."""
+    from ..figures import explanation_grid
 
     names, maps = stage_maps(model, x[:max_images])
-    n, s = maps.shape[:2]
-    fig, axes = plt.subplots(n, s + 1, figsize=(1.6 * (s + 1), 1.6 * n), squeeze=False)
-    for i in range(n):
-        img = x[i].permute(1, 2, 0).cpu()
-        img = (img - img.min()) / (img.max() - img.min()).clamp_min(1e-12)
-        axes[i, 0].imshow(img[..., 0] if img.shape[-1] == 1 else img, cmap="gray" if img.shape[-1] == 1 else None)
-        for j in range(s):
-            axes[i, j + 1].imshow(maps[i, j].cpu(), cmap="inferno", vmin=0, vmax=1)
-        for ax in axes[i]:
-            ax.set_axis_off()
-    axes[0, 0].set_title("input", fontsize=8)
-    for j, name in enumerate(names):
-        axes[0, j + 1].set_title(name, fontsize=8)
-    fig.tight_layout()
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=100)
-    plt.close(fig)
-    return path
+    columns = [(name, maps[:, j].cpu().numpy()) for j, name in enumerate(names)]
+    return explanation_grid(x[:max_images].cpu().numpy(), None, columns, path, title="feature maps per stage")
