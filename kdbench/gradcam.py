@@ -10,7 +10,7 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
-from .features import FeatureTap, feature_modules, pick_module
+from .features import FeatureTap, feature_modules
 
 
 def gradcam_from(logits: torch.Tensor, feature: torch.Tensor, target: torch.Tensor, *,

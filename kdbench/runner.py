@@ -1,35 +1,33 @@
-"""The local executor: run a plan job by job and append one row per result.
+"""Running a plan: one row per result, appended by this process alone.
 
 Datasets are loaded once per run and kept in memory; each teacher is trained once per
 (dataset, teacher, seed) and cached on disk by the artifact store; a job that raises is
-recorded as a failed row and the run goes on.
+recorded as a failed row and the run goes on. Jobs run here one after the other (the
+local executor) or as Ray tasks (:mod:`kdbench.ray_executor`), which reuse this class's
+teacher and job steps.
 """
 
 from __future__ import annotations
 
-import inspect
-import time
 import traceback
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
-import timm
-import torch
 
 from .config import Benchmark
-from .data import DatasetBundle, check_labels, fraction_indices
-from .errors import ConfigError, KdbenchError, UnknownNameError
+from .data import DatasetBundle, fraction_indices
+from .datasets.loading import load_dataset
+from .errors import ConfigError, KdbenchError
 from .explain import FIGURE_IMAGES, explain_model, xai_subset
 from .evaluate import count_flops, cpu_latency_ms, predict_logits, predictive_metrics, probabilities
 from .models import count_params, create_model, load_checkpoint
-from .plan import Job, dataset_name, make_plan, teacher_settings
-from .methods.base import resolve_options
-from .methods.scratch import Scratch
-from .plugins import Plugins
-from .progress import Reporter
-from .registry import unknown_message
 from .lock import RunLock
+from .methods.scratch import Scratch
+from .plan import Job, make_plan, teacher_settings
+from .plugins import Plugins
+from .preflight import preflight, resolve_device, validate
+from .progress import Reporter
 from .results import RunsWriter, TrainingLog, finished_hashes, now, read_rows, versions
 from .store import ArtifactStore, content_hash
 from .training import TrainConfig, fit, freeze, seed_everything
@@ -54,88 +52,6 @@ class RunSummary:
     failed: int = 0
     teachers_trained: int = 0
     warnings: list[str] = field(default_factory=list)
-
-
-def resolve_device(requested: str) -> str:
-    if requested == "auto":
-        return "cuda" if torch.cuda.is_available() else "cpu"
-    if requested.startswith("cuda") and not torch.cuda.is_available():
-        raise ConfigError(f"--device {requested}: no CUDA device is available here; use --device cpu or auto")
-    if requested not in ("cpu",) and not requested.startswith("cuda"):
-        raise ConfigError(f"--device {requested!r} is not understood; use auto, cpu or cuda[:N]")
-    return requested
-
-
-def validate(bench: Benchmark, plugins: Plugins) -> None:
-    """Check every name before any work starts, so a typo costs nothing."""
-    for spec in bench.datasets:
-        plugins.datasets.get(dataset_name(spec))
-    for name in bench.teachers + bench.students:
-        if name not in plugins.models and not timm.is_model(name):
-            raise UnknownNameError(unknown_message("model", name, plugins.models.names()) +
-                                   "; any timm model name also works")
-    for name in bench.all_methods():
-        plugins.methods.get(name)
-    for name in bench.explainers:
-        plugins.explainers.get(name)
-    for name, opts in bench.method_options.items():
-        resolve_options(name, plugins.methods.get(name).obj.defaults, opts)
-    for f in bench.fractions:
-        if not 0 < f <= 1:
-            raise ConfigError(f"fraction {f} is outside (0, 1]; use e.g. --fractions 0.1,0.25,1.0")
-    if not bench.seeds:
-        raise ConfigError("no seeds given; use e.g. --seeds 0,1,2")
-    if bench.teacher_checkpoint and not Path(bench.teacher_checkpoint).expanduser().is_file():
-        raise ConfigError(f"teacher checkpoint {bench.teacher_checkpoint} does not exist")
-    if bench.epochs < 1 or bench.teacher_epochs < 1:
-        raise ConfigError("epochs must be at least 1")
-
-
-def preflight(bench: Benchmark, plugins: Plugins, datasets: dict[str, DatasetBundle]) -> None:
-    """Try every model on every dataset once, and every fraction, before any training.
-
-    Catches images too small for a model, a teacher checkpoint of another architecture or
-    class count, and fractions that leave no image, as bad input (exit 2) rather than as
-    a failed row for every job.
-    """
-    for spec, bundle in datasets.items():
-        info = bundle.info
-        for name in dict.fromkeys(bench.teachers + bench.students):
-            model = create_model(name, plugins.models, num_classes=info.num_classes, in_chans=info.in_chans,
-                                 image_size=info.image_size)
-            try:
-                with torch.no_grad():
-                    out = model.eval()(bundle.test.x[:2])
-            except Exception as exc:
-                first = str(exc).strip().splitlines()[0][:160] if str(exc).strip() else type(exc).__name__
-                raise ConfigError(f"model {name} cannot take the {info.image_size}x{info.image_size} images of "
-                                  f"{spec} ({first}); use a larger image_size (e.g. --dataset-opt "
-                                  f"{dataset_name(spec)}.image_size=64) or another model") from None
-            if tuple(out.shape) != (min(2, len(bundle.test)), info.num_classes):
-                raise ConfigError(f"model {name} returns shape {tuple(out.shape)} on {spec}, "
-                                  f"expected (batch, {info.num_classes})")
-            if bench.teacher_checkpoint and name in bench.teachers:
-                load_checkpoint(model, Path(bench.teacher_checkpoint).expanduser())
-        for f in bench.fractions:
-            fraction_indices(bundle.train.y, info.task, f, 0)
-
-
-def load_dataset(spec: str, bench: Benchmark, plugins: Plugins) -> DatasetBundle:
-    name, _, arg = spec.partition(":")
-    factory = plugins.datasets.get(name).obj
-    options = dict(bench.dataset_options.get(name, {}))
-    params = inspect.signature(factory).parameters
-    if bench.data_root and "root" in params:
-        options.setdefault("root", bench.data_root)
-    if not any(p.kind is p.VAR_KEYWORD for p in params.values()):
-        allowed = [p for p in params if p not in ("arg", "seed")]
-        for key in options:
-            if key not in params:
-                raise ConfigError(f"dataset {name} has no option {key!r} (options: {', '.join(allowed)})")
-    bundle = factory(arg or None, seed=0, **options)
-    for split in ("train", "val", "test"):
-        check_labels(bundle.info, getattr(bundle, split), split)
-    return bundle
 
 
 class Runner:

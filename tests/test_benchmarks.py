@@ -5,7 +5,7 @@ from pathlib import Path
 import pytest
 
 from kdbench.config import load_toml
-from kdbench.runner import validate
+from kdbench.preflight import validate
 
 FILES = sorted((Path(__file__).resolve().parents[1] / "benchmarks").glob("*.toml"))
 

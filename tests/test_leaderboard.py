@@ -2,7 +2,6 @@
 
 import json
 from html.parser import HTMLParser
-from io import StringIO
 
 import numpy as np
 import pandas as pd

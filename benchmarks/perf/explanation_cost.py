@@ -54,7 +54,7 @@ def main():
     for size in (28, 64):
         attribution, metrics = measure(size, args.samples, plugins)
         header = "| | " + " | ".join(EXPLAINERS) + " |\n|---|" + "---|" * len(EXPLAINERS) + "\n"
-        rows = [f"| attribution | " + " | ".join(f"{attribution[e] * 1000:.1f}" for e in EXPLAINERS) + " |"]
+        rows = ["| attribution | " + " | ".join(f"{attribution[e] * 1000:.1f}" for e in EXPLAINERS) + " |"]
         for m, per in metrics.items():
             rows.append(f"| {m} | " + " | ".join(f"{per[e] * 1000:.1f}" for e in EXPLAINERS) + " |")
         total = {e: sum(per[e] for per in metrics.values()) for e in EXPLAINERS}
