@@ -22,6 +22,7 @@
 
 from __future__ import annotations
 
+import os
 import tomllib
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
@@ -93,7 +94,7 @@ def load_toml(path: str | Path) -> Benchmark:
     for key in ("data_root", "teacher_checkpoint"):  # relative paths: relative to the benchmark file
         value = getattr(bench, key)
         if value and not Path(value).expanduser().is_absolute():
-            setattr(bench, key, str((path.parent / value).resolve()))
+            setattr(bench, key, os.path.normpath(path.parent.absolute() / value))
     for key, target in (("datasets", "dataset_options"), ("methods", "method_options"),
                         ("plugins", "plugin_settings")):
         table = data.get(key, {})

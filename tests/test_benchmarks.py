@@ -21,11 +21,12 @@ def test_relative_paths_in_a_benchmark_file_are_relative_to_the_file(tmp_path):
     (tmp_path / "sub").mkdir()
     path = tmp_path / "sub" / "b.toml"
     path.write_text('[benchmark]\ndata_root = "../data"\n')
-    assert load_toml(path).data_root == str((tmp_path / "data").resolve())
+    assert Path(load_toml(path).data_root).resolve() == (tmp_path / "data").resolve()
 
 
 def test_medmnist_benchmarks_point_at_the_shared_data():
     for name in ("pneumoniamnist", "breastmnist", "bloodmnist"):
         bench = load_toml(Path(__file__).resolve().parents[1] / "benchmarks" / f"{name}.toml")
-        assert bench.data_root == str(Path(__file__).resolve().parents[2] / "shared" / "data" / "medmnist")
+        shared = Path(__file__).resolve().parents[2] / "shared" / "data" / "medmnist"
+        assert Path(bench.data_root).resolve() == shared.resolve()
         assert len(bench.seeds) >= 3 and set(bench.fractions) == {0.1, 1.0}
