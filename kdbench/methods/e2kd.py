@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import torch
 
-from ..features import align, as_map, pick_module
+from ..features import FeatureTap, align, as_map, feature_modules, pick_module
 from ..gradcam import cosine_similarity_maps, gradcam_from, gradcam_layer
 from ..losses import kd_loss, task_loss
 from .base import Distiller
@@ -31,6 +31,8 @@ class E2KD(Distiller):
                               device=next(student.parameters()).device)
         self.s_layer = self._layer(student, self.opts["student_layer"], example)
         self.t_layer = self._layer(teacher, self.opts["teacher_layer"], example)
+        if self.opts["student_layer"] == "last":
+            self.s_layer = self._differentiable_layer(student, self.s_layer, example)
         self._s_tap = self.tap(student, [self.s_layer])
         self._t_tap = self.tap(teacher, [self.t_layer], replace_output=True)
 
@@ -38,6 +40,38 @@ class E2KD(Distiller):
     def _layer(model, which, example):
         """``last`` means the layer Grad-CAM explains (ViTs: the last block's norm1)."""
         return gradcam_layer(model, example)[0] if which == "last" else pick_module(model, which)
+
+    @staticmethod
+    def _differentiable_layer(model, first: str, example) -> str:
+        """The first stage, from ``first`` down to the last, whose Grad-CAM can be trained through.
+
+        The map enters the loss, so its gradient needs a double backward through every
+        layer above it; PyTorch lacks that for some activations (hardsigmoid in
+        MobileNetV3's squeeze-excite blocks), so such stages are skipped.
+        """
+        names = feature_modules(model)
+        candidates = names[names.index(first):] if first in names else [first]
+        was_training = model.training
+        model.eval()
+        try:
+            for name in candidates:
+                tap = FeatureTap(model, [name])
+                try:
+                    with torch.enable_grad():
+                        logits = model(example.expand(2, *example.shape[1:]).clone())
+                        cam = gradcam_from(logits, tap[name], torch.zeros(2, dtype=torch.long, device=logits.device),
+                                           create_graph=True, to_map=lambda t: as_map(t, model))
+                        cam.sum().backward()
+                    return name
+                except RuntimeError as exc:
+                    if "not implemented" not in str(exc):
+                        raise
+                finally:
+                    tap.remove()
+                    model.zero_grad(set_to_none=True)
+        finally:
+            model.train(was_training)
+        return candidates[-1]
 
     def forward(self, x, y):
         with torch.enable_grad():
