@@ -13,7 +13,6 @@ import traceback
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import numpy as np
 
 from .config import Benchmark
 from .data import DatasetBundle, fraction_indices
@@ -28,7 +27,7 @@ from .plan import Job, make_plan, teacher_settings
 from .plugins import Plugins
 from .preflight import preflight, resolve_device, validate
 from .progress import Reporter
-from .results import RunsWriter, TrainingLog, finished_hashes, now, read_rows, versions
+from .results import RunsWriter, TrainingLog, finished_hashes, latest_rows, now, read_rows, versions
 from .store import ArtifactStore, content_hash
 from .training import TrainConfig, fit, freeze, seed_everything
 
@@ -80,7 +79,6 @@ class Runner:
         self._datasets: dict[str, DatasetBundle] = {}
         self.explainers = [plugins.explainers.get(n) for n in bench.explainers]
         self.xai_metrics = [c.obj for c in plugins.metrics if c.obj.profile in ("default", bench.xai_profile)]
-        self.figure_columns: dict[str, list[tuple[str, np.ndarray]]] = {}
 
     # -- the run -------------------------------------------------------------------
     def run(self) -> RunSummary:
@@ -259,14 +257,14 @@ class Runner:
         return [row] + self._explain(model, bundle, row, label, first_seed=job.seed == self.bench.seeds[0])
 
     def _explain(self, model, bundle: DatasetBundle, row: dict, label: str, first_seed: bool = True) -> list[dict]:
-        """Explanation rows of one model; keep its maps for the figure (first seed only)."""
+        """Explanation rows of one model; its maps are stored for the figure (first seed only)."""
         if not self.explainers:
             return []
         self.reporter.note(f"  explaining {label} with {', '.join(c.name for c in self.explainers)}")
         done = explain_model(model, bundle, self.explainers, self.xai_metrics, self.bench.xai_samples, self.device)
         if first_seed:
-            for name, maps in done.maps.items():
-                self.figure_columns.setdefault(row["dataset"], []).append((f"{label}\n{name}", maps))
+            if done.maps:  # kept with the checkpoints, so any later run can redraw the whole figure
+                self.store.save_arrays("maps", row["config_hash"], done.maps)
             if self.bench.featuremap_figures and "featuremaps" in self.bench.explainers:
                 from .explainers.featuremaps import save_featuremap_figure
 
@@ -282,11 +280,32 @@ class Runner:
                       "captum_version", "python_version")
 
     def write_figures(self) -> list[Path]:
-        """One explanation grid per dataset explained in this run."""
+        """One explanation grid per dataset, from every stored row of the first seed.
+
+        Built from runs.jsonl and the maps in the artifact store, so a resumed or fully
+        cached run draws the same complete figure as an uninterrupted one.
+        """
         from .figures import explanation_grid
 
+        rows, _ = read_rows(self.writer.path)
+        seed = self.bench.seeds[0]
         paths = []
-        for spec, columns in self.figure_columns.items():
+        for spec in self.bench.datasets:
+            models, seen = [], set()
+            for r in latest_rows(rows):
+                if (r.get("kind", "predictive") == "predictive" and r.get("status") == "ok" and r["dataset"] == spec
+                        and r["seed"] == seed and r["config_hash"] not in seen):
+                    seen.add(r["config_hash"])
+                    models.append(r)
+            models.sort(key=lambda r: {"teacher": 0, "scratch": 1}.get(r["method"], 2))
+            columns = []
+            for r in models:
+                maps = self.store.load_arrays("maps", r["config_hash"]) or {}
+                label = (f"teacher {r['teacher']}" if r["method"] == "teacher" else f"{r['student']} {r['method']}"
+                         + (f" f={r['fraction']:g}" if len(self.bench.fractions) > 1 else ""))
+                columns += [(f"{label}\n{name}", maps[name]) for name in self.bench.explainers if name in maps]
+            if not columns:
+                continue
             bundle = self._dataset(spec)
             idx = xai_subset(bundle, self.bench.xai_samples)[:FIGURE_IMAGES]
             masks = bundle.test.masks[idx].numpy() if bundle.test.masks is not None else None

@@ -92,6 +92,26 @@ class ArtifactStore:
             return None
         return state, meta
 
+    def save_arrays(self, kind: str, key: str, arrays: dict) -> Path:
+        """Small named arrays (e.g. explanation maps for figures), as an npz written atomically."""
+        import numpy as np
+
+        path = self.root / kind / f"{key}.npz"
+        _atomic_write(path, lambda tmp: np.savez_compressed(open(tmp, "wb"), **arrays))
+        return path
+
+    def load_arrays(self, kind: str, key: str) -> dict | None:
+        import numpy as np
+
+        path = self.root / kind / f"{key}.npz"
+        if not path.exists():
+            return None
+        try:
+            with np.load(path, allow_pickle=False) as f:
+                return {k: f[k] for k in f.files}
+        except (OSError, ValueError):
+            return None
+
     def entries(self) -> list["Artifact"]:
         """Every stored artifact, with its size, age and whether its checksum holds."""
         out = []

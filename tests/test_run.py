@@ -184,3 +184,15 @@ def test_a_row_appended_after_a_torn_line_starts_on_its_own_line(tmp_path):
     RunsWriter(path).append({"method": "c", "status": "ok"})
     rows, warnings = read_rows(path)
     assert [r["method"] for r in rows] == ["a", "c"] and len(warnings) == 1
+
+
+def test_a_resumed_run_redraws_the_complete_explanation_figure(tmp_path):
+    from kdbench.testing import run_tiny_benchmark
+
+    kw = dict(methods=["hinton"], explainers=["gradcam", "random"], cache_dir=tmp_path / "c")
+    run_tiny_benchmark(tmp_path / "out", **kw)
+    figure = tmp_path / "out" / "explanations_synthetic.png"
+    first = figure.read_bytes()
+    figure.unlink()
+    run_tiny_benchmark(tmp_path / "out", **kw)  # every job is skipped; the figure comes from stored maps
+    assert figure.read_bytes() == first
