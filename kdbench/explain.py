@@ -79,10 +79,11 @@ def explain_model(model, bundle: DatasetBundle, explainers: list[Component], met
         row.update(status="ok", error=None, explain_ms_per_image=1000 * seconds / len(idx))
         a_np = a.detach().cpu().numpy()
         notes, start = [], time.perf_counter()
+        explain_func = quantus_explain_func(comp.obj)
         for metric in metrics:
             try:
                 value, note = evaluate_metric(metric, model, x_np, t_np, a_np, masks,
-                                              explain_func=quantus_explain_func(comp.obj), device=device,
+                                              explain_func=explain_func, device=device,
                                               num_classes=bundle.info.num_classes)
             except Exception as exc:  # a metric bug is recorded, never a crash of the run
                 value, note = math.nan, f"{type(exc).__name__}: {exc}"

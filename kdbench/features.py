@@ -101,17 +101,24 @@ def align(a: torch.Tensor, b: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]
 
 
 @torch.no_grad()
-def probe_channels(model: nn.Module, names: list[str], in_chans: int, image_size: int) -> list[int]:
-    """Channels of the named stages, found by one forward pass on a blank image."""
+def probe_outputs(model: nn.Module, names: list[str], example: torch.Tensor) -> dict[str, torch.Tensor]:
+    """Outputs of the named modules on one eval-mode forward pass; the model's mode is restored."""
     was_training = model.training
     model.eval()
     tap = FeatureTap(model, names)
     try:
-        model(torch.zeros(1, in_chans, image_size, image_size, device=next(model.parameters()).device))
-        return [as_map(tap[n], model).shape[1] for n in names]
+        model(example)
+        return {n: tap[n] for n in names}
     finally:
         tap.remove()
         model.train(was_training)
+
+
+def probe_channels(model: nn.Module, names: list[str], in_chans: int, image_size: int) -> list[int]:
+    """Channels of the named stages, found by one forward pass on a blank image."""
+    blank = torch.zeros(1, in_chans, image_size, image_size, device=next(model.parameters()).device)
+    outputs = probe_outputs(model, names, blank)
+    return [as_map(outputs[n], model).shape[1] for n in names]
 
 
 def matched_stages(student: nn.Module, teacher: nn.Module, count: int) -> list[tuple[str, str]]:

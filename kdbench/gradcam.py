@@ -10,7 +10,7 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
-from .features import FeatureTap, feature_modules
+from .features import feature_modules, probe_outputs
 
 
 def gradcam_from(logits: torch.Tensor, feature: torch.Tensor, target: torch.Tensor, *,
@@ -46,16 +46,7 @@ def gradcam_layer(model, example: torch.Tensor) -> tuple[str, bool]:
     get no gradient. ``example`` is an input batch, used for one probing forward pass.
     """
     names = feature_modules(model)
-    tap = FeatureTap(model, names)
-    was_training = model.training
-    try:
-        model.eval()
-        with torch.no_grad():
-            model(example[:1])
-        outputs = {n: tap[n] for n in names}
-    finally:
-        tap.remove()
-        model.train(was_training)
+    outputs = probe_outputs(model, names, example[:1])
     last = names[-1]
     if outputs[last].dim() == 3:
         name = f"{last}.norm1" if f"{last}.norm1" in dict(model.named_modules()) else last

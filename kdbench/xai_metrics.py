@@ -29,7 +29,7 @@ class XaiMetric:
     """A Quantus metric with its direction, tier and the parameters kdbench sets."""
 
     name: str
-    build: Callable[[int, int], object]  # (image_size, n_images) -> quantus metric
+    build: Callable[[int, int], object]  # (image_size, num_classes) -> quantus metric
     higher_is_better: bool
     profile: str = "default"  # "default" or "full"
     needs_masks: bool = False
@@ -48,21 +48,21 @@ def _common(**kw):
     return dict(disable_warnings=True, display_progressbar=False, return_aggregate=False, **kw)
 
 
-def _faithfulness_correlation(size, n):
+def _faithfulness_correlation(size, num_classes):
     return quantus.FaithfulnessCorrelation(nr_runs=10, subset_size=max(1, size * size // 16), perturb_baseline="mean",
                                            abs=False, normalise=True, **_common())
 
 
-def _pixel_flipping(size, n):
+def _pixel_flipping(size, num_classes):
     return quantus.PixelFlipping(features_in_step=size * size // 16, perturb_baseline="mean", abs=False, normalise=True,
                                  return_auc_per_sample=True, **_common())
 
 
-def _max_sensitivity(size, n):
+def _max_sensitivity(size, num_classes):
     return quantus.MaxSensitivity(nr_samples=5, lower_bound=0.1, abs=False, normalise=False, **_common())
 
 
-def _topk(size, n):
+def _topk(size, num_classes):
     return quantus.TopKIntersection(k=max(1, size * size // 20), abs=False, normalise=True, **_common())
 
 
@@ -73,36 +73,36 @@ DEFAULT_METRICS: list[XaiMetric] = [
               params={"features_in_step": "H*W/16", "perturb_baseline": "mean", "auc": True}),
     XaiMetric("max_sensitivity", _max_sensitivity, False, needs_explain_func=True,
               params={"nr_samples": 5, "lower_bound": 0.1}),
-    XaiMetric("sparseness", lambda s, n: quantus.Sparseness(abs=True, normalise=True, **_common()), True),
-    XaiMetric("complexity", lambda s, n: quantus.Complexity(abs=True, normalise=True, **_common()), False),
-    XaiMetric("pointing_game", lambda s, n: quantus.PointingGame(weighted=False, abs=False, normalise=True, **_common()),
+    XaiMetric("sparseness", lambda s, c: quantus.Sparseness(abs=True, normalise=True, **_common()), True),
+    XaiMetric("complexity", lambda s, c: quantus.Complexity(abs=True, normalise=True, **_common()), False),
+    XaiMetric("pointing_game", lambda s, c: quantus.PointingGame(weighted=False, abs=False, normalise=True, **_common()),
               True, needs_masks=True),
     XaiMetric("attribution_localisation",
-              lambda s, n: quantus.AttributionLocalisation(weighted=False, abs=True, normalise=True, **_common()),
+              lambda s, c: quantus.AttributionLocalisation(weighted=False, abs=True, normalise=True, **_common()),
               True, needs_masks=True),
     XaiMetric("topk_intersection", _topk, True, needs_masks=True, params={"k": "H*W/20"}),
     XaiMetric("relevance_rank_accuracy",
-              lambda s, n: quantus.RelevanceRankAccuracy(abs=False, normalise=True, **_common()), True, needs_masks=True),
+              lambda s, c: quantus.RelevanceRankAccuracy(abs=False, normalise=True, **_common()), True, needs_masks=True),
 ]
 
 FULL_METRICS: list[XaiMetric] = [
-    XaiMetric("road", lambda s, n: quantus.ROAD(percentages=list(range(10, 100, 20)), noise=0.01, abs=False,
+    XaiMetric("road", lambda s, c: quantus.ROAD(percentages=list(range(10, 100, 20)), noise=0.01, abs=False,
                                                 normalise=True, **_common()),
               True, profile="full", single_channel_only=True, params={"percentages": "10..90 step 20"}),
-    XaiMetric("irof", lambda s, n: quantus.IROF(segmentation_method="slic", perturb_baseline="mean", abs=False,
+    XaiMetric("irof", lambda s, c: quantus.IROF(segmentation_method="slic", perturb_baseline="mean", abs=False,
                                                 normalise=True, **_common()),
               True, profile="full", single_channel_only=True),
     XaiMetric("monotonicity_correlation",
-              lambda s, n: quantus.MonotonicityCorrelation(nr_samples=5, features_in_step=s * s // 16,
+              lambda s, c: quantus.MonotonicityCorrelation(nr_samples=5, features_in_step=s * s // 16,
                                                            perturb_baseline="mean", abs=False, normalise=True,
                                                            **_common()),
               True, profile="full", params={"nr_samples": 5, "features_in_step": "H*W/16"}),
-    XaiMetric("infidelity", lambda s, n: quantus.Infidelity(n_perturb_samples=5, perturb_patch_sizes=[max(2, s // 8)],
+    XaiMetric("infidelity", lambda s, c: quantus.Infidelity(n_perturb_samples=5, perturb_patch_sizes=[max(2, s // 8)],
                                                             abs=False, normalise=False, **_common()),
               False, profile="full", params={"n_perturb_samples": 5, "patch": "H/8"}),
-    XaiMetric("random_logit", lambda s, n: quantus.RandomLogit(abs=False, normalise=True, **_common()),
+    XaiMetric("random_logit", lambda s, c: quantus.RandomLogit(num_classes=c, abs=False, normalise=True, **_common()),
               False, profile="full", needs_explain_func=True),
-    XaiMetric("efficient_mprt", lambda s, n: quantus.EfficientMPRT(abs=False, normalise=True, **_common()),
+    XaiMetric("efficient_mprt", lambda s, c: quantus.EfficientMPRT(abs=False, normalise=True, **_common()),
               True, profile="full", needs_explain_func=True),
 ]
 
@@ -139,10 +139,7 @@ def evaluate_metric(metric: XaiMetric, model, x: np.ndarray, y: np.ndarray, a: n
         kwargs["s_batch"] = masks[keep]
     if metric.needs_explain_func:
         kwargs["explain_func"] = explain_func
-    if metric.name == "random_logit":
-        metric_obj = quantus.RandomLogit(num_classes=num_classes, abs=False, normalise=True, **_common())
-    else:
-        metric_obj = metric.build(x.shape[-1], int(keep.sum()))
+    metric_obj = metric.build(x.shape[-1], num_classes)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         scores = metric_obj(**kwargs)
