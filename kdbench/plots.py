@@ -44,10 +44,20 @@ def _log_axis(ax, values=None):
 
 
 def _save(fig, path: Path) -> list[Path]:
+    """Save PNG and SVG byte-identically for identical tables.
+
+    Re-running a finished benchmark redraws every plot; without a fixed SVG id salt and
+    without the date stamp, the committed results would change on every re-run although
+    nothing in them did.
+    """
+    import matplotlib
+
     paths = []
     for ext in ("png", "svg"):
         p = path.with_suffix(f".{ext}")
-        fig.savefig(p, dpi=120, bbox_inches="tight")
+        metadata = {"Date": None} if ext == "svg" else {}
+        with matplotlib.rc_context({"svg.hashsalt": "kdbench"}):
+            fig.savefig(p, dpi=120, bbox_inches="tight", metadata=metadata)
         paths.append(p)
     _plt().close(fig)
     return paths

@@ -131,3 +131,12 @@ def test_ranks_compare_models_trained_on_the_same_fraction(rows):
     assert f.loc[("scratch", 0.1), "accuracy_rank"] == 1 and f.loc[("hinton", 1.0), "accuracy_rank"] == 1
     fr = tables["fractions"].frame.set_index("method")
     assert fr.loc["hinton", "accuracy@1_rank"] == 1 and fr.loc["scratch", "accuracy@0.1_rank"] == 1
+
+
+def test_publishing_the_same_rows_twice_writes_identical_files(rows, tmp_path):
+    """Re-running a finished benchmark must leave the committed results untouched."""
+    first, second = tmp_path / "a", tmp_path / "b"
+    names = sorted(p.name for p in publish(rows, first, benchmark="demo").paths)
+    publish(rows, second, benchmark="demo")
+    assert any(n.endswith(".svg") for n in names) and any(n.endswith(".png") for n in names)
+    assert [n for n in names if (first / n).read_bytes() != (second / n).read_bytes()] == []
