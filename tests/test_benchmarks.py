@@ -30,3 +30,39 @@ def test_medmnist_benchmarks_point_at_the_shared_data():
         shared = Path(__file__).resolve().parents[2] / "shared" / "data" / "medmnist"
         assert Path(bench.data_root).resolve() == shared.resolve()
         assert len(bench.seeds) >= 3 and set(bench.fractions) == {0.1, 1.0}
+
+
+def _load_reproduce():
+    import importlib.util
+
+    path = Path(__file__).resolve().parents[1] / "benchmarks" / "reproduce.py"
+    spec = importlib.util.spec_from_file_location("reproduce", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def _write_run(folder, accuracies):
+    import json
+
+    folder.mkdir()
+    with open(folder / "runs.jsonl", "w") as f:
+        for (method, seed), acc in accuracies.items():
+            f.write(json.dumps({"kind": "predictive", "status": "ok", "config_hash": f"{method}{seed}",
+                                "explainer": None, "student": "s", "method": method, "fraction": 1.0,
+                                "seed": seed, "accuracy": acc, "auc": acc, "f1": acc}) + "\n")
+
+
+def test_reproduce_flags_only_models_outside_the_published_seed_spread(tmp_path, capsys):
+    reproduce = _load_reproduce()
+    published = {("scratch", 0): 0.70, ("scratch", 1): 0.80, ("scratch", 2): 0.90,
+                 ("hinton", 0): 0.80, ("hinton", 1): 0.81, ("hinton", 2): 0.82}
+    _write_run(tmp_path / "published", published)
+    # scratch moves by 0.05 (its std is 0.1: within); hinton by 0.05 (std 0.01: outside)
+    _write_run(tmp_path / "fresh", {k: v + 0.05 for k, v in published.items()})
+    assert reproduce.main([str(tmp_path / "published"), str(tmp_path / "fresh")]) == 1
+    out = capsys.readouterr().out
+    assert "accuracy: 0/6 scores identical" in out and "1/2 models within" in out
+    _write_run(tmp_path / "same", published)
+    assert reproduce.main([str(tmp_path / "published"), str(tmp_path / "same")]) == 0
+    assert "accuracy: 6/6 scores identical" in capsys.readouterr().out
