@@ -1,8 +1,11 @@
-"""The explanation figure: people look at explanations, they do not read them.
+"""The explanation figures: people look at explanations, they do not read them.
 
-One PNG per dataset: a few test images of the fixed evaluation subset in rows; the input
-(with the ground-truth mask outlined) and then, for the teacher and each student, one
-column per explainer.
+- :func:`model_explainer_grid`, one PNG per dataset: one row per model (teacher first),
+  one block of columns per explainer holding the same few test images of the fixed
+  evaluation subset, the inputs (ground-truth masks outlined) on top. A benchmark has
+  tens of models; models in rows keep the figure readable where one long row is not.
+- :func:`explanation_grid`: images in rows, one column per labelled map (the per-stage
+  feature-map figure).
 """
 
 from __future__ import annotations
@@ -41,6 +44,58 @@ def explanation_grid(images: np.ndarray, masks: np.ndarray | None, columns: list
     if title:
         fig.suptitle(title, fontsize=8)
     fig.tight_layout()
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path
+
+
+def _normalised(image: np.ndarray) -> tuple[np.ndarray, str | None]:
+    img = np.transpose(image, (1, 2, 0))
+    img = (img - img.min()) / max(img.max() - img.min(), 1e-12)
+    return (img[..., 0], "gray") if img.shape[-1] == 1 else (img, None)
+
+
+def model_explainer_grid(images: np.ndarray, masks: np.ndarray | None,
+                         models: list[tuple[str, dict[str, np.ndarray]]], explainers: list[str],
+                         path: str | Path, title: str = "") -> Path:
+    """``images`` (N, C, H, W) standardised; ``models``: (label, {explainer: maps (N, H, W)}).
+
+    A model without an explainer's maps (say ``medtex-mask`` for a Hinton student) leaves
+    its cells blank rather than shifting the columns.
+    """
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    n, cols = len(images), len(explainers) * len(images)
+    fig, axes = plt.subplots(len(models) + 1, cols, figsize=(0.85 * cols + 1.6, 0.85 * (len(models) + 1) + 0.7),
+                             squeeze=False)
+    for ax in axes.ravel():
+        ax.set_axis_off()
+    for e, name in enumerate(explainers):
+        for i in range(n):
+            ax = axes[0, e * n + i]
+            img, cmap = _normalised(images[i])
+            ax.imshow(img, cmap=cmap)
+            if masks is not None and masks[i].any():
+                ax.contour(masks[i, 0], levels=[0.5], colors="cyan", linewidths=0.6)
+        axes[0, e * n].set_title(name, fontsize=8, loc="left")
+        for r, (_, maps) in enumerate(models, start=1):
+            if name not in maps:
+                continue
+            for i in range(n):
+                m = np.abs(maps[name][i])
+                axes[r, e * n + i].imshow(m / max(m.max(), 1e-12), cmap="inferno", vmin=0, vmax=1)
+    labels = ["input" + (" + mask" if masks is not None else "")] + [label for label, _ in models]
+    for r, label in enumerate(labels):
+        axes[r, 0].text(-0.15, 0.5, label, transform=axes[r, 0].transAxes, ha="right", va="center", fontsize=7)
+    if title:
+        fig.suptitle(title, fontsize=9)
+    fig.tight_layout()
+    fig.subplots_adjust(left=1.5 / fig.get_figwidth(), wspace=0.05, hspace=0.08)
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(path, dpi=110)

@@ -280,36 +280,41 @@ class Runner:
                       "captum_version", "python_version")
 
     def write_figures(self) -> list[Path]:
-        """One explanation grid per dataset, from every stored row of the first seed.
+        """One explanation figure per dataset: the teacher and every full-data student of the first seed.
 
         Built from runs.jsonl and the maps in the artifact store, so a resumed or fully
-        cached run draws the same complete figure as an uninterrupted one.
+        cached run draws the same complete figure as an uninterrupted one. Only the
+        largest fraction is drawn: the less-data students are in the tables, and one row
+        per model is what keeps a benchmark's figure readable.
         """
-        from .figures import explanation_grid
+        from .figures import model_explainer_grid
 
         rows, _ = read_rows(self.writer.path)
-        seed = self.bench.seeds[0]
+        seed, fraction = self.bench.seeds[0], max(self.bench.fractions)
         paths = []
         for spec in self.bench.datasets:
             models, seen = [], set()
             for r in latest_rows(rows):
                 if (r.get("kind", "predictive") == "predictive" and r.get("status") == "ok" and r["dataset"] == spec
-                        and r["seed"] == seed and r["config_hash"] not in seen):
+                        and r["seed"] == seed and r["fraction"] == fraction and r["config_hash"] not in seen):
                     seen.add(r["config_hash"])
                     models.append(r)
-            models.sort(key=lambda r: {"teacher": 0, "scratch": 1}.get(r["method"], 2))
-            columns = []
+            models.sort(key=lambda r: ({"teacher": 0}.get(r["method"], 1), r["student"],
+                                       {"scratch": 0}.get(r["method"], 1)))
+            drawn = []
             for r in models:
                 maps = self.store.load_arrays("maps", r["config_hash"]) or {}
-                label = (f"teacher {r['teacher']}" if r["method"] == "teacher" else f"{r['student']} {r['method']}"
-                         + (f" f={r['fraction']:g}" if len(self.bench.fractions) > 1 else ""))
-                columns += [(f"{label}\n{name}", maps[name]) for name in self.bench.explainers if name in maps]
-            if not columns:
+                label = f"teacher {r['teacher']}" if r["method"] == "teacher" else f"{r['student']}\n{r['method']}"
+                if any(name in maps for name in self.bench.explainers):
+                    drawn.append((label, maps))
+            if not drawn:
                 continue
+            explainers = [e for e in self.bench.explainers if any(e in maps for _, maps in drawn)]
             bundle = self._dataset(spec)
             idx = xai_subset(bundle, self.bench.xai_samples)[:FIGURE_IMAGES]
             masks = bundle.test.masks[idx].numpy() if bundle.test.masks is not None else None
             name = spec.replace(":", "_").replace("/", "_")
-            paths.append(explanation_grid(bundle.test.x[idx].numpy(), masks, columns,
-                                          self.out_dir / f"explanations_{name}.png", title=spec))
+            title = f"{spec}, seed {seed}" + (f", fraction {fraction:g}" if len(self.bench.fractions) > 1 else "")
+            paths.append(model_explainer_grid(bundle.test.x[idx].numpy(), masks, drawn, explainers,
+                                              self.out_dir / f"explanations_{name}.png", title=title))
         return paths
