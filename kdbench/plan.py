@@ -3,16 +3,22 @@
 Each job carries a ``config_hash`` of everything that determines its result, so a re-run
 recognises finished jobs and a merge of result sets can tell when two rows of the same
 job were produced under different settings.
+
+Where files live is not part of that identity: the data root is left out and a teacher
+checkpoint counts by its content. The same benchmark run from another checkout, or with
+the data moved, finds its published rows and cached artifacts instead of redoing them.
 """
 
 from __future__ import annotations
 
 import itertools
+import os
 from dataclasses import dataclass, field
+from functools import lru_cache
 
 from . import __version__
 from .config import Benchmark
-from .store import TRAINING_CODE_VERSION, content_hash
+from .store import TRAINING_CODE_VERSION, content_hash, file_sha256
 
 
 @dataclass(frozen=True)
@@ -36,12 +42,28 @@ def dataset_name(spec: str) -> str:
     return spec.split(":", 1)[0]
 
 
+@lru_cache(maxsize=None)
+def _checkpoint_identity(path: str, size: int, mtime_ns: int) -> str:
+    return file_sha256(path)
+
+
+def checkpoint_identity(path: str) -> str:
+    """A teacher checkpoint's SHA-256 (its content, not its path); the path if it cannot be read."""
+    if not path:
+        return path
+    try:
+        st = os.stat(path)
+        return _checkpoint_identity(os.path.abspath(path), st.st_size, st.st_mtime_ns)
+    except OSError:
+        return path
+
+
 def teacher_settings(bench: Benchmark, dataset: str, teacher: str, seed: int) -> dict:
     return {
         "dataset": dataset, "dataset_options": bench.dataset_options.get(dataset_name(dataset), {}),
         "teacher": teacher, "seed": seed, "epochs": bench.teacher_epochs, "batch_size": bench.batch_size,
-        "lr": bench.lr, "checkpoint": bench.teacher_checkpoint, "pretrained": bench.teacher_pretrained,
-        "augment": bench.augment, "data_root": bench.data_root, "code": TRAINING_CODE_VERSION,
+        "lr": bench.lr, "checkpoint": checkpoint_identity(bench.teacher_checkpoint),
+        "pretrained": bench.teacher_pretrained, "augment": bench.augment, "code": TRAINING_CODE_VERSION,
     }
 
 

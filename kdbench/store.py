@@ -37,7 +37,7 @@ def content_hash(payload: dict, length: int = 16) -> str:
     return hashlib.sha256(text.encode()).hexdigest()[:length]
 
 
-def _sha256(path: Path) -> str:
+def file_sha256(path: str | Path) -> str:
     h = hashlib.sha256()
     with open(path, "rb") as f:
         for chunk in iter(lambda: f.read(1 << 20), b""):
@@ -71,7 +71,7 @@ class ArtifactStore:
     def save(self, kind: str, key: str, state_dict: dict, meta: dict) -> Path:
         weights, meta_path = self.paths(kind, key)
         _atomic_write(weights, lambda tmp: torch.save(state_dict, tmp))
-        meta = dict(meta, sha256=_sha256(weights), key=key, kind=kind)
+        meta = dict(meta, sha256=file_sha256(weights), key=key, kind=kind)
         _atomic_write(meta_path, lambda tmp: Path(tmp).write_text(json.dumps(meta, indent=1, default=str)))
         return weights
 
@@ -82,7 +82,7 @@ class ArtifactStore:
             return None
         try:
             meta = json.loads(meta_path.read_text())
-            if meta.get("sha256") != _sha256(weights):
+            if meta.get("sha256") != file_sha256(weights):
                 raise ValueError("checksum mismatch")
             state = torch.load(weights, map_location="cpu", weights_only=True)
         except Exception as exc:
@@ -123,7 +123,7 @@ class ArtifactStore:
                 meta = json.loads(meta_path.read_text())
             except (OSError, ValueError):
                 meta = {}
-            ok = weights.exists() and meta.get("sha256") == _sha256(weights)
+            ok = weights.exists() and meta.get("sha256") == file_sha256(weights)
             size = weights.stat().st_size if weights.exists() else 0
             out.append(Artifact(meta_path.parent.name, meta_path.stem, weights, size,
                                 meta_path.stat().st_mtime, ok, meta))

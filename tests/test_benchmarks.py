@@ -66,3 +66,22 @@ def test_reproduce_flags_only_models_outside_the_published_seed_spread(tmp_path,
     _write_run(tmp_path / "same", published)
     assert reproduce.main([str(tmp_path / "published"), str(tmp_path / "same")]) == 0
     assert "accuracy: 6/6 scores identical" in capsys.readouterr().out
+
+
+def _hashes(**settings):
+    from kdbench.config import Benchmark
+    from kdbench.plan import make_plan
+
+    return [job.config_hash for job in make_plan(Benchmark(**settings))]
+
+
+def test_job_identity_does_not_depend_on_where_the_files_live(tmp_path):
+    """A benchmark run from another checkout must find its published rows, not redo them."""
+    assert _hashes(data_root="/work/shared/data") == _hashes(data_root="/elsewhere/data")
+    assert _hashes(teacher_epochs=10) != _hashes(teacher_epochs=20)
+    a, b, c = tmp_path / "a.pt", tmp_path / "b.pt", tmp_path / "c.pt"
+    a.write_bytes(b"weights")
+    b.write_bytes(b"weights")
+    c.write_bytes(b"other weights")
+    assert _hashes(teacher_checkpoint=str(a)) == _hashes(teacher_checkpoint=str(b))
+    assert _hashes(teacher_checkpoint=str(a)) != _hashes(teacher_checkpoint=str(c))
