@@ -13,6 +13,7 @@ from pathlib import Path
 
 from rich.console import Console
 
+from . import interrupts
 from .config import Benchmark, apply, load_toml, parse_assignments
 from .errors import KdbenchError
 
@@ -241,6 +242,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     console = Console()
     err = Console(stderr=True)
+    previous = interrupts.install()
     try:
         handler = {"run": cmd_run, "plugins": cmd_plugins, "leaderboard": cmd_leaderboard,
                    "cache": cmd_cache}[args.command]
@@ -252,6 +254,8 @@ def main(argv: list[str] | None = None) -> int:
         err.print("kdbench: interrupted; finished results are kept; run the same command again to resume",
                   markup=False, highlight=False, soft_wrap=True)
         return 130
+    finally:
+        interrupts.restore(previous)
 
 
 if __name__ == "__main__":  # pragma: no cover

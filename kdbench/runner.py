@@ -23,6 +23,7 @@ from .evaluate import count_flops, cpu_latency_ms, predict_logits, predictive_me
 from .models import count_params, create_model, load_checkpoint
 from .lock import RunLock
 from .methods.scratch import Scratch
+from . import interrupts
 from .plan import Job, make_plan, teacher_settings
 from .plugins import Plugins
 from .preflight import preflight, resolve_device, validate
@@ -117,6 +118,7 @@ class Runner:
     def _run_local(self, todo: list[Job], summary: RunSummary, existing: list[dict]) -> None:
         teachers: dict[tuple, object] = {}
         for job in todo:
+            interrupts.check()
             self.reporter.job(job.label, self.bench.epochs)
             key = (job.dataset, job.teacher, job.seed)
             try:
@@ -137,6 +139,7 @@ class Runner:
             for r in rows:
                 self._emit(r, summary)
             self.reporter.job_done(rows[0]["status"])
+        interrupts.check()
 
     def job_rows(self, job: Job, teacher) -> list[dict]:
         """The rows of one student job; an exception becomes a failed row (isolation)."""

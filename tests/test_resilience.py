@@ -237,3 +237,24 @@ def test_corrupt_cached_teacher_is_detected_rebuilt_and_pruned(tmp_path, capsys)
     assert all(a.ok for a in ArtifactStore(cache).entries())
     assert main(["cache", "prune", "--all", "--cache-dir", str(cache)]) == 0
     assert ArtifactStore(cache).entries() == []
+
+
+def test_an_interrupt_swallowed_on_the_way_still_stops_the_run_at_the_next_job():
+    """A KeyboardInterrupt raised inside a __del__ is printed as ignored; the request is not lost."""
+    from kdbench import interrupts
+
+    previous = interrupts.install()
+    try:
+        class Finaliser:
+            def __del__(self):
+                os.kill(os.getpid(), signal.SIGINT)
+                time.sleep(0.05)  # the handler runs here and its exception is swallowed
+
+        Finaliser()
+        with pytest.raises(KeyboardInterrupt):
+            interrupts.check()
+    finally:
+        interrupts.restore(previous)
+    interrupts.install()
+    interrupts.check()  # a new run starts with no pending request
+    interrupts.restore(previous)
