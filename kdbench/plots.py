@@ -14,6 +14,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from .figures import file_stem
 from .leaderboard import Table
 
 MARKERS = "osD^v<>ph*"
@@ -63,10 +64,6 @@ def _save(fig, path: Path) -> list[Path]:
     return paths
 
 
-def _name(dataset: str) -> str:
-    return dataset.replace(":", "_").replace("/", "_")
-
-
 def tradeoff_plots(pred: Table, out_dir: Path, metric: str = "accuracy") -> list[Path]:
     plt = _plt()
     paths = []
@@ -89,7 +86,7 @@ def tradeoff_plots(pred: Table, out_dir: Path, metric: str = "accuracy") -> list
         axes[0].set_ylabel(f"test {metric} (mean ± std over seeds)")
         axes[1].legend(fontsize=7, loc="best")
         fig.suptitle(f"{dataset}: {metric} against size and compute")
-        paths += _save(fig, out_dir / f"tradeoff_{_name(dataset)}")
+        paths += _save(fig, out_dir / f"tradeoff_{file_stem(dataset)}")
     return paths
 
 
@@ -119,7 +116,7 @@ def fraction_plots(pred: Table, out_dir: Path, metric: str = "accuracy") -> list
         axes[0, 0].set_ylabel(f"test {metric}")
         axes[0, -1].legend(fontsize=7)
         fig.suptitle(f"{dataset}: {metric} with less data")
-        paths += _save(fig, out_dir / f"fractions_{_name(dataset)}")
+        paths += _save(fig, out_dir / f"fractions_{file_stem(dataset)}")
     return paths
 
 
@@ -152,7 +149,7 @@ def explanation_bar_plots(xai: Table, out_dir: Path, max_metrics: int = 4) -> li
             ax.grid(axis="y", alpha=0.3)
         axes[0, -1].legend(fontsize=7)
         fig.suptitle(f"{dataset}: explanation quality per model and explainer")
-        paths += _save(fig, out_dir / f"explanations_bars_{_name(dataset)}")
+        paths += _save(fig, out_dir / f"explanations_bars_{file_stem(dataset)}")
     return paths
 
 

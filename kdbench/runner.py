@@ -14,16 +14,17 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 
+from . import interrupts
 from .config import Benchmark
 from .data import DatasetBundle, fraction_indices
 from .datasets.loading import load_dataset
 from .errors import ConfigError, KdbenchError
 from .explain import FIGURE_IMAGES, explain_model, xai_subset
+from .figures import file_stem
 from .evaluate import count_flops, cpu_latency_ms, predict_logits, predictive_metrics, probabilities
 from .models import count_params, create_model, load_checkpoint
 from .lock import RunLock
 from .methods.scratch import Scratch
-from . import interrupts
 from .plan import Job, make_plan, teacher_settings
 from .plugins import Plugins
 from .preflight import preflight, resolve_device, validate
@@ -272,9 +273,8 @@ class Runner:
                 from .explainers.featuremaps import save_featuremap_figure
 
                 idx = xai_subset(bundle, self.bench.xai_samples)[:FIGURE_IMAGES]
-                name = f"featuremaps_{row['dataset']}_{row['student']}_{row['method']}_{row['fraction']:g}"
-                save_featuremap_figure(model, bundle.test.x[idx].to(self.device),
-                                       self.out_dir / (name.replace(":", "_").replace("/", "_") + ".png"))
+                name = file_stem(f"featuremaps_{row['dataset']}_{row['student']}_{row['method']}_{row['fraction']:g}")
+                save_featuremap_figure(model, bundle.test.x[idx].to(self.device), self.out_dir / f"{name}.png")
         keep = {k: row[k] for k in self._base_row_keys}
         return [dict(keep, **r) for r in done.rows]
 
@@ -296,12 +296,9 @@ class Runner:
         seed, fraction = self.bench.seeds[0], max(self.bench.fractions)
         paths = []
         for spec in self.bench.datasets:
-            models, seen = [], set()
-            for r in latest_rows(rows):
-                if (r.get("kind", "predictive") == "predictive" and r.get("status") == "ok" and r["dataset"] == spec
-                        and r["seed"] == seed and r["fraction"] == fraction and r["config_hash"] not in seen):
-                    seen.add(r["config_hash"])
-                    models.append(r)
+            models = [r for r in latest_rows(rows)  # one predictive row per config hash
+                      if r.get("kind", "predictive") == "predictive" and r.get("status") == "ok"
+                      and r["dataset"] == spec and r["seed"] == seed and r["fraction"] == fraction]
             models.sort(key=lambda r: ({"teacher": 0}.get(r["method"], 1), r["student"],
                                        {"scratch": 0}.get(r["method"], 1)))
             drawn = []
@@ -316,7 +313,7 @@ class Runner:
             bundle = self._dataset(spec)
             idx = xai_subset(bundle, self.bench.xai_samples)[:FIGURE_IMAGES]
             masks = bundle.test.masks[idx].numpy() if bundle.test.masks is not None else None
-            name = spec.replace(":", "_").replace("/", "_")
+            name = file_stem(spec)
             title = f"{spec}, seed {seed}" + (f", fraction {fraction:g}" if len(self.bench.fractions) > 1 else "")
             paths.append(model_explainer_grid(bundle.test.x[idx].numpy(), masks, drawn, explainers,
                                               self.out_dir / f"explanations_{name}.png", title=title))
