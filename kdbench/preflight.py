@@ -44,7 +44,8 @@ def validate(bench: Benchmark, plugins: Plugins) -> None:
     for name in bench.explainers:
         plugins.explainers.get(name)
     for name, opts in bench.method_options.items():
-        resolve_options(name, plugins.methods.get(name).obj.defaults, opts)
+        cls = plugins.methods.get(name).obj
+        cls.check_options(resolve_options(name, cls.defaults, opts, getattr(cls, "presets", {})))
     for f in bench.fractions:
         if not 0 < f <= 1:
             raise ConfigError(f"fraction {f} is outside (0, 1]; use e.g. --fractions 0.1,0.25,1.0")

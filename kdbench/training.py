@@ -28,6 +28,7 @@ from .data import Split
 from .errors import KdbenchError
 from .evaluate import predict_logits, selection_score
 from .methods.base import Distiller
+from .methods.term_check import check_terms_move_student, terms_to_check
 
 
 class NonFiniteLossError(KdbenchError):
@@ -108,6 +109,7 @@ def fit(method: Distiller, train: Split, val: Split, cfg: TrainConfig,
     best_state, best_val, best_epoch, history = None, -math.inf, -1, []
     start = time.perf_counter()
     step = 0
+    checked: set[str] = set()  # loss terms proven to move the student (see methods.term_check)
     for epoch in range(cfg.epochs):
         method.train()
         method.epoch = epoch
@@ -122,6 +124,9 @@ def fit(method: Distiller, train: Split, val: Split, cfg: TrainConfig,
             if not torch.isfinite(loss):
                 raise NonFiniteLossError(f"loss became {loss.item()} at epoch {epoch + 1}, step {step + 1}; "
                                          f"lower the learning rate or check the method's options")
+            if not checked.issuperset(terms_to_check(method, out)):  # a term's first step
+                scale = scaler.get_scale() if scaler.is_enabled() else 1.0
+                checked = check_terms_move_student(method, out, checked, scale=scale)
             opt.zero_grad(set_to_none=True)
             scaler.scale(loss).backward()
             scaler.step(opt)

@@ -20,12 +20,21 @@ class Distiller(nn.Module):
     (the source of the defaults) and, if they cannot handle every task, ``tasks``.
     ``progress`` (0 to 1 over the whole training) and ``epoch`` are set by the trainer
     before each step, for schedules such as DKD's warm-up or FitNets' two stages.
+
+    ``forward`` returns its loss terms *with their graph* (the trainer detaches them for
+    logging): ``required_terms`` names the terms that must give the student a non-zero
+    gradient, and the trainer checks each at its first step (:mod:`.term_check`); left
+    as ``None``, every named scalar term is checked. ``presets`` maps a name to a set of
+    option values (for example the reference code's own configuration), chosen with the
+    option ``preset=<name>``; options given explicitly override the preset's.
     """
 
     defaults: ClassVar[dict[str, Any]] = {}
     paper: ClassVar[str] = ""
     tasks: ClassVar[tuple[str, ...]] = TASKS
     uses_teacher: ClassVar[bool] = True
+    required_terms: ClassVar[tuple[str, ...] | None] = None
+    presets: ClassVar[dict[str, dict[str, Any]]] = {}
 
     def __init__(self, student: nn.Module, teacher: nn.Module | None, info: DatasetInfo, **options):
         super().__init__()
@@ -35,7 +44,8 @@ class Distiller(nn.Module):
                 f"method {name} does not support the {info.task} task of dataset {info.name} "
                 f"(it supports: {', '.join(self.tasks)})"
             )
-        self.opts = resolve_options(name, self.defaults, options)
+        self.opts = resolve_options(name, self.defaults, options, self.presets)
+        self.check_options(self.opts)
         self.info = info
         self.task = info.task
         self.student = student
@@ -47,6 +57,14 @@ class Distiller(nn.Module):
         self.progress = 0.0
         self.epoch = 0
         self._taps: list[FeatureTap] = []
+
+    @classmethod
+    def check_options(cls, opts: dict[str, Any]) -> None:
+        """Refuse option values outside the method's domain (raise :class:`ConfigError`).
+
+        Called with the resolved options, by the constructor and by the pre-flight checks,
+        so a bad value is one line before any training. The base class accepts anything.
+        """
 
     def tap(self, model: nn.Module, names: list[str], **kwargs) -> FeatureTap:
         """Hook named modules of ``model`` for this method; undone by :meth:`release`."""
@@ -81,8 +99,21 @@ class Distiller(nn.Module):
         raise NotImplementedError
 
 
-def resolve_options(method: str, defaults: dict[str, Any], given: dict[str, Any]) -> dict[str, Any]:
-    """Merge user options into the defaults, coercing to each default's type."""
+def resolve_options(method: str, defaults: dict[str, Any], given: dict[str, Any],
+                    presets: dict[str, dict[str, Any]] | None = None) -> dict[str, Any]:
+    """Merge user options into the defaults, coercing to each default's type.
+
+    With ``preset=<name>`` among the options, that preset's values replace the defaults
+    first; options given explicitly still win.
+    """
+    presets = presets or {}
+    given = dict(given)
+    preset = given.pop("preset", None)
+    if preset is not None:
+        if preset not in presets:
+            known = ", ".join(sorted(presets)) or "none"
+            raise ConfigError(f"method {method} has no preset {preset!r} (presets: {known})")
+        given = {**presets[preset], **given}
     unknown = sorted(set(given) - set(defaults))
     if unknown:
         known = ", ".join(f"{k}={v!r}" for k, v in defaults.items()) or "none"
@@ -91,6 +122,12 @@ def resolve_options(method: str, defaults: dict[str, Any], given: dict[str, Any]
     for key, value in given.items():
         out[key] = coerce(method, key, value, defaults[key])
     return out
+
+
+def require(method: str, ok: bool, message: str) -> None:
+    """One line for an option outside its domain: ``require("hinton", T > 0, "T must be > 0")``."""
+    if not ok:
+        raise ConfigError(f"{method}: {message}")
 
 
 def coerce(method: str, key: str, value: Any, default: Any) -> Any:

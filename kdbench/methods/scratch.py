@@ -12,8 +12,9 @@ class Scratch(Distiller):
     method_name = "scratch"
     paper = "baseline (no distillation)"
     uses_teacher = False
+    required_terms = ("task",)
 
     def forward(self, x, y):
         logits = self.student(x)
         loss = task_loss(logits, y, self.task)
-        return {"loss": loss, "logits": logits, "task": loss.detach()}
+        return {"loss": loss, "logits": logits, "task": loss}
