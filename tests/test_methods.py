@@ -105,8 +105,16 @@ def test_medtex_mask_has_input_size_values_in_unit_interval_and_deploys_with_the
     n_student = sum(p.numel() for p in student.parameters())
     n_deployed = sum(p.numel() for p in method.deployable().parameters())
     assert n_deployed > n_student  # parameters, FLOPs and latency include the explainer
-    out = method.deployable()(x)
-    assert torch.allclose(out, student(x * mask))
+    method.train()
+    method(tiny_data.train.x[:16], tiny_data.train.y[:16])  # training accumulates the fill image ...
+    method(tiny_data.train.x[16:24], tiny_data.train.y[16:24])
+    fill = method.deployable().fill_image
+    assert torch.allclose(fill[0], tiny_data.train.x[:24].mean(0), atol=1e-6)  # ... the per-pixel mean
+    deployed = method.deployable().eval()
+    mask = deployed.mask(x)
+    out = deployed(x)
+    assert torch.allclose(out, student(mask * x + (1 - mask) * fill), atol=1e-6)
+    assert torch.equal(deployed.fill_image, fill)  # frozen outside training
 
 
 @pytest.mark.parametrize("cls", [m for m in ALL if m is not DKD], ids=lambda c: c.method_name)
