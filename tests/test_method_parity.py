@@ -1,0 +1,193 @@
+"""Each method's loss against values computed here from its paper's equations.
+
+The expected values are written out independently in float64 (explicit softmaxes,
+sums and 1x1 convolutions as einsums), not with kdbench's helpers, so a slip in kdbench's
+code cannot be repeated in the reference. docs/methods.md states the same equations.
+"""
+
+import math
+
+import numpy as np
+import pytest
+import torch
+import torch.nn.functional as F
+
+from kdbench.data import DatasetInfo
+from kdbench.losses import kd_loss
+from kdbench.methods.at import attention_map
+from kdbench.methods.dkd import DKD, dkd_loss
+from kdbench.methods.e2kd import E2KD
+from kdbench.methods.fitnets import FitNets
+from kdbench.methods.medtex import VIDAdapter, area_budget
+
+rng = np.random.default_rng(0)
+
+
+def softmax(z):
+    z = z - z.max(axis=1, keepdims=True)
+    e = np.exp(z)
+    return e / e.sum(axis=1, keepdims=True)
+
+
+def t32(a):
+    return torch.tensor(a, dtype=torch.float32)
+
+
+def test_hinton_multiclass_is_t2_times_kl_teacher_to_student_batchmean():
+    s, t, T = rng.normal(size=(5, 4)) * 3, rng.normal(size=(5, 4)) * 3, 4.0
+    ps, pt = softmax(s / T), softmax(t / T)
+    expected = T * T * np.mean(np.sum(pt * (np.log(pt) - np.log(ps)), axis=1))
+    assert kd_loss(t32(s), t32(t), T, "multiclass").item() == pytest.approx(expected, rel=1e-5)
+
+
+def test_hinton_multilabel_is_t2_times_mean_bernoulli_kl():
+    s, t, T = rng.normal(size=(5, 3)) * 3, rng.normal(size=(5, 3)) * 3, 2.0
+    qs, qt = 1 / (1 + np.exp(-s / T)), 1 / (1 + np.exp(-t / T))
+    kl = qt * np.log(qt / qs) + (1 - qt) * np.log((1 - qt) / (1 - qs))
+    assert kd_loss(t32(s), t32(t), T, "multilabel").item() == pytest.approx(T * T * kl.mean(), rel=1e-4)
+
+
+def dkd_reference(s, t, y, T):
+    """TCKD and NCKD from Zhao et al. (2022), Eq. 2-4, in float64."""
+    n, c = s.shape
+    ps, pt = softmax(s / T), softmax(t / T)
+    tckd = nckd = 0.0
+    for i in range(n):
+        bs = np.array([ps[i, y[i]], 1 - ps[i, y[i]]])
+        bt = np.array([pt[i, y[i]], 1 - pt[i, y[i]]])
+        tckd += np.sum(bt * np.log(bt / bs))
+        others = [j for j in range(c) if j != y[i]]
+        qs, qt = softmax(s[i:i + 1, others] / T)[0], softmax(t[i:i + 1, others] / T)[0]
+        nckd += np.sum(qt * np.log(qt / qs))
+    return T * T * tckd / n, T * T * nckd / n
+
+
+def test_dkd_terms_match_the_papers_equations():
+    s, t = rng.normal(size=(6, 5)) * 2, rng.normal(size=(6, 5)) * 2
+    y = rng.integers(0, 5, 6)
+    tckd, nckd = dkd_reference(s, t, y, 4.0)
+    total, got_t, got_n = dkd_loss(t32(s), t32(t), torch.tensor(y), 1.0, 8.0, 4.0)
+    assert got_t.item() == pytest.approx(tckd, rel=1e-4, abs=1e-7)
+    assert got_n.item() == pytest.approx(nckd, rel=1e-4, abs=1e-7)
+    assert total.item() == pytest.approx(tckd + 8 * nckd, rel=1e-4)
+
+
+def test_dkd_keeps_a_finite_nonzero_tckd_gradient_for_a_saturated_student():
+    """A clamp before the log (p_rest -> 1e-12) would make this gradient exactly 0."""
+    s = torch.tensor([[900.0, 0.0, 0.0]], requires_grad=True)  # p_rest underflows to 0 in float32
+    t = torch.tensor([[1.0, 0.5, 0.0]])
+    _, tckd, _ = dkd_loss(s, t, torch.tensor([0]), 1.0, 8.0, 1.0)
+    (g,) = torch.autograd.grad(tckd, s)
+    assert torch.isfinite(tckd) and torch.isfinite(g).all() and g.abs().sum() > 0
+
+
+def test_dkd_refuses_two_classes_because_nckd_would_be_identically_zero():
+    from kdbench.builtins.models import TinyCNN
+    from kdbench.errors import UnsupportedTaskError
+
+    info = DatasetInfo("two", "binary", ("a", "b"), 3, 32)
+    with pytest.raises(UnsupportedTaskError, match="NCKD is identically 0"):
+        DKD(TinyCNN(2), TinyCNN(2), info)
+
+
+def test_attention_transfer_map_is_normalised_channel_mean_of_power():
+    f = rng.normal(size=(2, 3, 4, 4))
+    q = (np.abs(f) ** 2).mean(axis=1).reshape(2, -1)
+    q = q / np.linalg.norm(q, axis=1, keepdims=True)
+    np.testing.assert_allclose(attention_map(t32(f), 2.0).numpy(), q, rtol=1e-5)
+    g = rng.normal(size=(2, 5, 4, 4))
+    r = (np.abs(g) ** 2).mean(axis=1).reshape(2, -1)
+    r = r / np.linalg.norm(r, axis=1, keepdims=True)
+    expected = ((q - r) ** 2).mean()
+    got = (attention_map(t32(f), 2.0) - attention_map(t32(g), 2.0)).pow(2).mean()
+    assert got.item() == pytest.approx(expected, rel=1e-5)
+
+
+def conv1x1(w, f):
+    """A 1x1 convolution written as an einsum: w (out, in), f (B, in, H, W)."""
+    return np.einsum("oi,bihw->bohw", w, f)
+
+
+def test_fitnets_hint_is_mse_of_relu_bn_conv_regressor(tiny_data):
+    from kdbench.builtins.models import TinyCNN
+
+    method = FitNets(TinyCNN(3, widths=(8, 16)), TinyCNN(3), tiny_data.info)
+    reg = method.regressor
+    assert [type(m).__name__ for m in reg] == ["Conv2d", "BatchNorm2d", "ReLU"] and reg[0].bias is not None
+    cs, ct = reg[0].in_channels, reg[0].out_channels
+    fs = rng.normal(size=(4, cs, 8, 8))
+    ft = np.maximum(rng.normal(size=(4, ct, 8, 8)), 0)
+    w, b = reg[0].weight.detach().double().numpy()[:, :, 0, 0], reg[0].bias.detach().double().numpy()
+    z = conv1x1(w, fs) + b[None, :, None, None]
+    mu, var = z.mean(axis=(0, 2, 3), keepdims=True), z.var(axis=(0, 2, 3), keepdims=True)
+    h = np.maximum((z - mu) / np.sqrt(var + reg[1].eps), 0)  # BN in training mode, weight 1, bias 0
+    expected = ((h - ft) ** 2).mean()
+    method.train()
+    got = F.mse_loss(reg(t32(fs)), t32(ft))
+    assert got.item() == pytest.approx(expected, rel=1e-4)
+
+
+def test_vid_is_gaussian_nll_with_softplus_variance_and_bias_free_regressor():
+    adapter = VIDAdapter(6, 4)
+    convs = [m for m in adapter.regressor if isinstance(m, torch.nn.Conv2d)]
+    assert len(convs) == 3 and all(c.bias is None for c in convs)
+    var0 = math.log1p(math.exp(adapter.log_scale[0].item())) + 1e-5
+    assert var0 == pytest.approx(5.0, rel=1e-6)  # init_pred_var of the reference
+    with torch.no_grad():
+        adapter.log_scale.copy_(torch.tensor([0.1, -0.5, 1.0, 2.0]))
+    fs, ft = rng.normal(size=(3, 6, 4, 4)), rng.normal(size=(3, 4, 4, 4))
+    w = [c.weight.detach().double().numpy()[:, :, 0, 0] for c in convs]
+    mean = conv1x1(w[2], np.maximum(conv1x1(w[1], np.maximum(conv1x1(w[0], fs), 0)), 0))
+    var = np.log1p(np.exp(np.array([0.1, -0.5, 1.0, 2.0]))) + 1e-5
+    nll = 0.5 * ((mean - ft) ** 2 / var[None, :, None, None] + np.log(var)[None, :, None, None])
+    assert adapter(t32(fs), t32(ft)).item() == pytest.approx(nll.mean(), rel=1e-5)
+
+
+def test_medtex_budget_is_the_squared_mass_of_all_but_the_k_largest_mask_values():
+    m = rng.uniform(size=(3, 1, 10, 10))
+    keep = 0.2
+    expected = np.mean([np.sum(np.sort(row.ravel())[:80] ** 2) / 100 for row in m])
+    assert area_budget(t32(m), keep).item() == pytest.approx(expected, rel=1e-5)
+    binary = torch.zeros(2, 1, 10, 10)
+    binary[:, :, :2, :] = 1  # exactly 20 pixels kept
+    assert area_budget(binary, keep).item() == 0
+    assert area_budget(torch.full((2, 1, 10, 10), 0.3), keep).item() == pytest.approx(0.8 * 0.09, rel=1e-5)
+
+
+def test_e2kd_explanation_term_is_one_minus_cosine_of_input_size_gradcams(tiny_data):
+    """Grad-CAM (Selvaraju et al.) of the teacher's top-1 class at each model's CAM layer,
+    resized bilinearly to the input, 1 - cosine per image, batch mean (the reference code)."""
+    from kdbench.builtins.models import TinyCNN
+
+    torch.manual_seed(1)
+    student, teacher = TinyCNN(3, widths=(8, 16)), TinyCNN(3)
+    method = E2KD(student, teacher, tiny_data.info)
+    x = tiny_data.train.x[:6]
+    method.train()
+    student.eval()  # fixed batch-norm statistics, so the reference forward below sees the same network
+    got = method(x, tiny_data.train.y[:6])["expl"].item()
+
+    def gradcam(model, layer, target):
+        store = {}
+        h = dict(model.named_modules())[layer].register_forward_hook(lambda m, i, o: store.update(a=o))
+        logits = model(x)
+        h.remove()
+        a = store["a"]
+        (g,) = torch.autograd.grad(logits[torch.arange(len(x)), target].sum(), a)
+        cam = F.relu((g.mean(dim=(2, 3), keepdim=True) * a).sum(1, keepdim=True))
+        return F.interpolate(cam, size=x.shape[-2:], mode="bilinear", align_corners=False).flatten(1).double()
+
+    with torch.enable_grad():
+        target = teacher(x).argmax(1)
+        ct, cs = gradcam(teacher, method.t_layer, target), gradcam(student, method.s_layer, target)
+    cos = (ct * cs).sum(1) / (ct.norm(dim=1) * cs.norm(dim=1))
+    assert got == pytest.approx((1 - cos).mean().item(), rel=1e-4, abs=1e-6)
+
+
+def test_e2kd_reference_preset_is_the_official_configuration(tiny_data):
+    from kdbench.builtins.models import TinyCNN
+
+    m = E2KD(TinyCNN(3, widths=(8, 16)), TinyCNN(3), tiny_data.info, preset="reference")
+    assert (m.opts["T"], m.opts["alpha"], m.opts["lam"]) == (1.0, 1.0, 1.0)
+    m = E2KD(TinyCNN(3, widths=(8, 16)), TinyCNN(3), tiny_data.info, preset="reference", lam=5)
+    assert m.opts["lam"] == 5.0 and m.opts["T"] == 1.0
