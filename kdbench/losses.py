@@ -17,7 +17,7 @@ import torch.nn.functional as F
 
 def task_loss(logits: torch.Tensor, y: torch.Tensor, task: str) -> torch.Tensor:
     if task == "multilabel":
-        return F.binary_cross_entropy_with_logits(logits, y.float())
+        return F.binary_cross_entropy_with_logits(logits, y.to(logits.dtype))
     return F.cross_entropy(logits, y)
 
 
@@ -35,5 +35,5 @@ def kd_loss(student_logits: torch.Tensor, teacher_logits: torch.Tensor, T: float
 def hard_targets(teacher_logits: torch.Tensor, task: str) -> torch.Tensor:
     """The teacher's predicted class (or label set, at probability 0.5)."""
     if task == "multilabel":
-        return (teacher_logits > 0).float()
+        return (teacher_logits > 0).to(teacher_logits.dtype)
     return teacher_logits.argmax(dim=1)

@@ -124,14 +124,13 @@ def fit(method: Distiller, train: Split, val: Split, cfg: TrainConfig,
             if not torch.isfinite(loss):
                 raise NonFiniteLossError(f"loss became {loss.item()} at epoch {epoch + 1}, step {step + 1}; "
                                          f"lower the learning rate or check the method's options")
-            if not checked.issuperset(terms_to_check(method, out)):  # a term's first step
-                scale = scaler.get_scale() if scaler.is_enabled() else 1.0
-                checked = check_terms_move_student(method, out, checked, scale=scale)
             opt.zero_grad(set_to_none=True)
             scaler.scale(loss).backward()
             scaler.step(opt)
             scaler.update()
             sched.step()
+            if not checked.issuperset(terms_to_check(method, out)):  # a term's first step: prove it trains
+                checked = check_terms_move_student(method, xb, y_all[idx], checked)
             step += 1
             for k, v in out.items():
                 if k != "logits" and v.dim() == 0:

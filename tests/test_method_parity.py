@@ -81,6 +81,27 @@ def test_dkd_keeps_a_finite_nonzero_tckd_gradient_for_a_saturated_student():
     assert torch.isfinite(tckd) and torch.isfinite(g).all() and g.abs().sum() > 0
 
 
+def test_dkd_total_is_task_plus_ramped_weighted_terms():
+    class Fixed(torch.nn.Module):
+        def __init__(self, out):
+            super().__init__()
+            self.out, self.w = out, torch.nn.Parameter(torch.zeros(()))
+
+        def forward(self, x):
+            return self.out + self.w
+
+    s, t = rng.normal(size=(6, 4)), rng.normal(size=(6, 4))
+    y = rng.integers(0, 4, 6)
+    info = DatasetInfo("d", "multiclass", ("a", "b", "c", "d"), 3, 8)
+    method = DKD(Fixed(t32(s)), Fixed(t32(t)), info)
+    tckd, nckd = dkd_reference(s, t, y, 4.0)
+    ce = -np.mean(np.log(softmax(s)[np.arange(6), y]))
+    for progress, ramp in [(0.0, 0.0), (0.0415, 0.5), (0.5, 1.0)]:
+        method.progress = progress
+        got = method(torch.zeros(6, 3, 8, 8), torch.tensor(y))["loss"].item()
+        assert got == pytest.approx(ce + ramp * (tckd + 8 * nckd), rel=1e-4)
+
+
 def test_dkd_refuses_two_classes_because_nckd_would_be_identically_zero():
     from kdbench.builtins.models import TinyCNN
     from kdbench.errors import UnsupportedTaskError
@@ -167,15 +188,20 @@ def test_e2kd_explanation_term_is_one_minus_cosine_of_input_size_gradcams(tiny_d
     student.eval()  # fixed batch-norm statistics, so the reference forward below sees the same network
     got = method(x, tiny_data.train.y[:6])["expl"].item()
 
-    def gradcam(model, layer, target):
+    import copy
+
+    xd = x.double()
+
+    def gradcam(model, layer, target):  # float64 copies of the networks
+        model = copy.deepcopy(model).double()
         store = {}
         h = dict(model.named_modules())[layer].register_forward_hook(lambda m, i, o: store.update(a=o))
-        logits = model(x)
+        logits = model(xd)
         h.remove()
         a = store["a"]
         (g,) = torch.autograd.grad(logits[torch.arange(len(x)), target].sum(), a)
         cam = F.relu((g.mean(dim=(2, 3), keepdim=True) * a).sum(1, keepdim=True))
-        return F.interpolate(cam, size=x.shape[-2:], mode="bilinear", align_corners=False).flatten(1).double()
+        return F.interpolate(cam, size=x.shape[-2:], mode="bilinear", align_corners=False).flatten(1)
 
     with torch.enable_grad():
         target = teacher(x).argmax(1)

@@ -1,7 +1,7 @@
 """Attention transfer: match normalised spatial attention maps of matched stages.
 
 The common code variant (Zagoruyko & Komodakis' repository, RepDistiller, mdistiller):
-``at(f) = normalize(mean_c(f^p).flatten())``, per stage ``mean((at_s - at_t)^2)``,
+``at(f) = normalize(mean_c(|f|^p).flatten())``, per stage ``mean((at_s - at_t)^2)``,
 ``loss = task + beta * sum over stages``, beta=1000, p=2. Stages are the last three of
 each network paired by depth; maps of different sizes are average-pooled to the smaller.
 
@@ -23,7 +23,9 @@ from .base import Distiller, require
 
 
 def attention_map(f: torch.Tensor, p: float) -> torch.Tensor:
-    return F.normalize(f.pow(p).mean(1).flatten(1))
+    """``normalize(mean_c |f_c|^p)`` flattened: the paper's map; for p=2 identical to the references' ``f.pow(p)``,
+    and defined (not NaN) for any p > 0 on features that can be negative (MobileNet's linear bottlenecks)."""
+    return F.normalize(f.abs().pow(p).mean(1).flatten(1))
 
 
 class AttentionTransfer(Distiller):

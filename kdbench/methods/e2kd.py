@@ -90,8 +90,8 @@ class E2KD(Distiller):
         if side < MIN_CAM_SIZE:
             raise ConfigError(
                 f"e2kd: the {role}'s Grad-CAM layer {name} is {out.shape[-2]}x{out.shape[-1]} at "
-                f"{example.shape[-1]} px and no stage is at least {MIN_CAM_SIZE}x{MIN_CAM_SIZE}, so the explanation "
-                f"term would give no gradient; use larger images (image_size) or name a layer (e2kd.{role}_layer)")
+                f"{example.shape[-1]} px, smaller than {MIN_CAM_SIZE}x{MIN_CAM_SIZE}, so the explanation term would "
+                f"give no gradient; use larger images (image_size) or name a larger layer (e2kd.{role}_layer)")
         return name
 
     def forward(self, x, y):

@@ -165,6 +165,7 @@ class MedTex(Distiller):
         require("medtex", opts["budget_weight"] > 0, f"budget_weight={opts['budget_weight']} must be > 0 "
                 "(without a budget the mask need not select anything)")
         require("medtex", opts["vid_weight"] > 0, f"vid_weight={opts['vid_weight']} must be > 0")
+        require("medtex", opts["preserve_weight"] >= 0, f"preserve_weight={opts['preserve_weight']} must be >= 0")
         require("medtex", opts["fill"] in FILLS, f"fill={opts['fill']!r} is not one of {', '.join(FILLS)}")
         require("medtex", opts["mask_l1"] >= 0, f"mask_l1={opts['mask_l1']} must be >= 0")
         require("medtex", opts["vid_stages"] >= 1 and opts["explainer_width"] >= 1,
