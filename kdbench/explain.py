@@ -4,6 +4,12 @@ The evaluation subset is a class-stratified sample of the test split drawn with 
 seed (0), so every teacher, student, method and explainer is scored on the very same
 images. Each explainer explains the ground-truth class (multilabel: the model's
 top-scoring label). Attribution time is measured separately from metric time.
+
+When the ``random`` baseline is among the explainers, every other explainer's row also
+carries, per metric, its paired difference from ``random`` on the same images of the
+same model (``<metric>_vs_random``, oriented so that > 0 means better than random) with
+a 95% bootstrap interval over the images (``_lo``, ``_hi``): an explanation score is
+only worth reading against chance.
 """
 
 from __future__ import annotations
@@ -22,6 +28,8 @@ from .xai_metrics import XaiMetric, evaluate_metric, quantus_explain_func
 
 XAI_SEED = 0
 FIGURE_IMAGES = 4
+BASELINE = "random"
+BOOTSTRAP = 2000
 
 
 def xai_subset(bundle: DatasetBundle, n: int) -> np.ndarray:
@@ -61,7 +69,7 @@ def explain_model(model, bundle: DatasetBundle, explainers: list[Component], met
     target = explanation_targets(model, x, y, bundle.info.task)
     masks = bundle.test.masks[idx].numpy() if bundle.test.masks is not None else None
     x_np, t_np = x.cpu().numpy(), target.cpu().numpy()
-    rows, maps = [], {}
+    rows, maps, scores = [], {}, {}
     for comp in explainers:
         row = {"kind": "explanation", "explainer": comp.name, "xai_samples": len(idx)}
         try:
@@ -86,14 +94,41 @@ def explain_model(model, bundle: DatasetBundle, explainers: list[Component], met
                                               explain_func=explain_func, device=device,
                                               num_classes=bundle.info.num_classes)
             except Exception as exc:  # a metric bug is recorded, never a crash of the run
-                value, note = math.nan, f"{type(exc).__name__}: {exc}"
-            row[metric.name] = value
+                value, note = np.full(len(idx), np.nan), f"{type(exc).__name__}: {exc}"
+            scores.setdefault(comp.name, {})[metric.name] = value
+            finite = value[np.isfinite(value)] if isinstance(value, np.ndarray) else np.array([value])
+            row[metric.name] = float(finite.mean()) if finite.size else math.nan
             if note:
                 notes.append(f"{metric.name}: {note}")
         row["metric_seconds"] = time.perf_counter() - start
         row["xai_notes"] = "; ".join(notes) or None
         rows.append(row)
+    add_random_differences(rows, scores, metrics)
     return Explained(rows, maps)
+
+
+def add_random_differences(rows: list[dict], scores: dict, metrics: list[XaiMetric]) -> None:
+    """``<m>_vs_random`` (> 0: better than random) with a 95% paired bootstrap interval over images."""
+    base = scores.get(BASELINE)
+    if base is None:
+        return
+    rng = np.random.default_rng(XAI_SEED)
+    for row in rows:
+        mine = scores.get(row["explainer"])
+        if row["explainer"] == BASELINE or mine is None:
+            continue
+        for metric in metrics:
+            a, b = mine.get(metric.name), base.get(metric.name)
+            if a is None or b is None:
+                continue
+            both = np.isfinite(a) & np.isfinite(b)
+            diff = (a - b)[both] if metric.higher_is_better else (b - a)[both]
+            if diff.size < 2:
+                continue
+            boot = diff[rng.integers(0, diff.size, (BOOTSTRAP, diff.size))].mean(axis=1)
+            row[f"{metric.name}_vs_random"] = float(diff.mean())
+            row[f"{metric.name}_vs_random_lo"] = float(np.quantile(boot, 0.025))
+            row[f"{metric.name}_vs_random_hi"] = float(np.quantile(boot, 0.975))
 
 
 def _check_maps(name: str, a, x: torch.Tensor) -> torch.Tensor:

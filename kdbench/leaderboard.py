@@ -5,7 +5,12 @@ Tables:
 - ``predictive``: one row per dataset/teacher/student/method/fraction (the teacher is a
   reference row): accuracy, AUC, F1, gain over ``scratch``, params, FLOPs, latency;
 - ``explanations``: one row per model and explainer (the random baseline included), one
-  column per Quantus metric;
+  column per Quantus metric; ranks compare the explainers *of one model* (a confident
+  model must not lift its explainers' ranks), over the metrics that can tell a trained
+  model's maps from chance and from an untrained model's (``XaiMetric.ranked``);
+- ``explanations_vs_random``: per model and explainer, each metric's paired difference
+  from the ``random`` baseline on the same images (> 0: better than random), mean ± std
+  over seeds; the 95% bootstrap interval of each seed is in runs.jsonl and the CSV;
 - ``fractions``: the less-data axis, a metric by training fraction per method.
 
 Ranks are computed per (dataset, teacher, fraction) among the students, in each metric's direction
@@ -59,9 +64,15 @@ GAIN_METRICS = ("accuracy", "auc", "f1")
 def xai_specs() -> dict[str, MetricSpec]:
     from .xai_metrics import DEFAULT_METRICS, FULL_METRICS
 
-    specs = {m.name: MetricSpec(m.higher_is_better, 3) for m in DEFAULT_METRICS + FULL_METRICS}
+    specs = {m.name: MetricSpec(m.higher_is_better, 3, ranked=m.ranked) for m in DEFAULT_METRICS + FULL_METRICS}
     specs["explain_ms_per_image"] = MetricSpec(False, 2, ranked=False)
     return specs
+
+
+def vs_random_specs() -> dict[str, MetricSpec]:
+    from .xai_metrics import DEFAULT_METRICS, FULL_METRICS
+
+    return {f"{m.name}_vs_random": MetricSpec(True, 3, ranked=False) for m in DEFAULT_METRICS + FULL_METRICS}
 
 
 @dataclass
@@ -132,9 +143,10 @@ def aggregate(df: pd.DataFrame, group: list[str], metrics: list[str]) -> pd.Data
     return out.reset_index()
 
 
-def add_ranks(agg: pd.DataFrame, specs: dict[str, MetricSpec], metrics: list[str], within: list[str]) -> pd.DataFrame:
-    """Per-metric rank (1 = best) among students within ``within``; ``avg_rank`` of the quality metrics."""
-    students = agg["method"] != "teacher"
+def add_ranks(agg: pd.DataFrame, specs: dict[str, MetricSpec], metrics: list[str], within: list[str],
+              include_teacher: bool = False) -> pd.DataFrame:
+    """Per-metric rank (1 = best) among the rows within ``within``; ``avg_rank`` of the quality metrics."""
+    students = agg["method"].notna() if include_teacher else agg["method"] != "teacher"
     ranked = [m for m in metrics if specs[m].ranked and agg[f"{m}_mean"].notna().any()]
     for m in ranked:
         col = agg.loc[students, f"{m}_mean"]
@@ -179,11 +191,30 @@ def explanation_table(rows: list[dict], metrics: list[str] | None = None, sort: 
     present = [m for m in specs if m in df and pd.to_numeric(df[m], errors="coerce").notna().any()]
     wanted = [m for m in (metrics or present) if m in present] or present
     agg = aggregate(df, GROUP + ["explainer"], present)
-    agg = add_ranks(agg, specs, wanted, RANK_WITHIN)
+    agg = add_ranks(agg, specs, wanted, GROUP, include_teacher=True)  # explainers ranked within each model
     agg = agg.assign(_r=agg["explainer"].eq("random"))
     agg = _sorted(agg, ["_r", "explainer"], sort=sort if sort in wanted + ["avg_rank"] else None, specs=specs)
     return Table("explanations", "Explanation metrics (Quantus)", agg.drop(columns="_r"),
                  GROUP + ["explainer", "n"], wanted, specs, xai_footnote(rows))
+
+
+def vs_random_table(rows: list[dict]) -> Table | None:
+    """Each explanation score minus its model's ``random`` score on the same images (> 0: better)."""
+    df = ok_frame(rows, "explanation")
+    specs = vs_random_specs()
+    present = [m for m in specs if m in df and pd.to_numeric(df[m], errors="coerce").notna().any()]
+    if df.empty or not present:
+        return None
+    df = df[df["explainer"] != "random"].copy()
+    bounds = [f"{m}_{b}" for m in present for b in ("lo", "hi") if f"{m}_{b}" in df]
+    agg = aggregate(df, GROUP + ["explainer"], present + bounds)
+    agg = _sorted(agg, ["explainer"])
+    return Table("explanations_vs_random", "Explanation metrics against the random baseline (paired, > 0 is better)",
+                 agg, GROUP + ["explainer", "n"], present, specs,
+                 "Per model and explainer: the metric minus the `random` explainer's on the same images of the same "
+                 "model, oriented so that > 0 means better than random; mean ± std over seeds. Each seed's 95% "
+                 "bootstrap interval over the images is in runs.jsonl (`<metric>_vs_random_lo/_hi`) and in "
+                 "leaderboard_explanations_vs_random.csv.")
 
 
 def fraction_table(rows: list[dict], metric: str = "accuracy") -> Table | None:
@@ -224,7 +255,7 @@ def build_tables(rows: list[dict], metrics: list[str] | None = None,
     pred_metrics = [m for m in metrics or [] if m in PREDICTIVE] or None
     xai_metrics = [m for m in metrics or [] if m in xai_specs()] or None
     tables = [predictive_table(rows, pred_metrics, sort), explanation_table(rows, xai_metrics, sort),
-              fraction_table(rows, (pred_metrics or ["accuracy"])[0])]
+              vs_random_table(rows), fraction_table(rows, (pred_metrics or ["accuracy"])[0])]
     return [t for t in tables if t is not None], warnings
 
 
@@ -253,5 +284,9 @@ def xai_footnote(rows: list[dict]) -> str:
     return (f"Quantus {first.get('quantus_version', '?')} metrics (↑ higher / ↓ lower is better; non-default "
             f"parameters in brackets): {described}. Mean over a fixed, class-stratified subset of "
             f"{first.get('xai_samples', '?')} test images, then mean ± std over seeds. `random` is uniform noise: "
-            f"the chance level of every column. avg_rank: mean rank over the Quantus metrics. "
+            f"the chance level of every column. Ranks compare the explainers of one model; avg_rank: mean rank "
+            f"over the ranked metrics ({', '.join(m.name for m in DEFAULT_METRICS + FULL_METRICS if m.ranked and m.name in used)}). "
+            f"Not ranked, because on the synthetic set they cannot tell a trained model's Grad-CAM or integrated "
+            f"gradients from random or from an untrained model's maps (docs/explanation-metrics.md): "
+            f"{', '.join(m.name for m in DEFAULT_METRICS + FULL_METRICS if not m.ranked and m.name in used) or 'none'}. "
             f"explain_ms_per_image: attribution time only.")

@@ -87,27 +87,54 @@ def test_pointing_game_skips_empty_masks_instead_of_counting_them_as_hits(tiny_d
     masks[:3] = 0
     value, note = evaluate_metric(BY_NAME["pointing_game"], model, x, y, a, masks)
     assert "3 images with empty masks skipped" in note
+    assert np.isnan(value[:3]).all() and np.isfinite(value[3:]).all()
     all_empty, why = evaluate_metric(BY_NAME["pointing_game"], model, x, y, a, np.zeros_like(masks))
-    assert math.isnan(all_empty) and why == "every ground-truth mask is empty"
+    assert np.isnan(all_empty).all() and why == "every ground-truth mask is empty"
 
 
 def test_localisation_without_masks_is_nan_with_a_reason(tiny_data):
     x, y, a = _inputs(tiny_data)
     value, why = evaluate_metric(BY_NAME["topk_intersection"], TinyCNN(3, 3).eval(), x, y, a, None)
-    assert math.isnan(value) and why == "no ground-truth masks"
+    assert np.isnan(value).all() and why == "no ground-truth masks"
 
 
-@pytest.mark.parametrize("name", ["road", "irof"])
-def test_road_and_irof_are_refused_on_multichannel_input(name, tiny_data):
+def _random_explain(model, inputs, targets, **kwargs):
+    return np.random.default_rng(1).random((len(inputs), 1, 32, 32)).astype(np.float32)
+
+
+@pytest.mark.parametrize("channels", [1, 3])
+@pytest.mark.parametrize("name", ["road", "irof", "infidelity", "monotonicity_correlation", "efficient_mprt"])
+def test_full_profile_metrics_give_one_finite_score_per_image_on_gray_and_rgb(name, channels, tiny_data):
+    """Quantus 0.6.0's ROAD and IROF crash on RGB input and ROAD returns a curve; kdbench adapts both."""
+    x, y, a = _inputs(tiny_data, channels=channels)
+    model = TinyCNN(3, channels).eval()
+    value, why = evaluate_metric(BY_NAME[name], model, x, y, a, None, explain_func=_random_explain, num_classes=3)
+    assert value.shape == (8,) and np.isfinite(value).all(), why
+
+
+def test_infidelity_does_not_depend_on_the_scale_of_the_map(tiny_data):
     x, y, a = _inputs(tiny_data)
-    value, why = evaluate_metric(BY_NAME[name], TinyCNN(3, 3).eval(), x, y, a, None)
-    assert math.isnan(value) and "crashes on 3-channel input" in why
+    model = TinyCNN(3, 3).eval()
+    scores = [evaluate_metric(BY_NAME["infidelity"], model, x, y, a * k, None)[0] for k in (1e-3, 1.0, 1e3)]
+    np.testing.assert_allclose(scores[0], scores[1], rtol=1e-3)
+    np.testing.assert_allclose(scores[2], scores[1], rtol=1e-3)
+    assert ((0 <= scores[1]) & (scores[1] <= 1)).all()
 
 
-def test_all_zero_or_non_finite_attributions_are_nan_with_a_reason(tiny_data):
+def test_faithfulness_correlation_perturbs_every_channel():
+    metric = BY_NAME["faithfulness_correlation"]
+    assert metric.perturbs_input and metric.make(32, 3, 3).subset_size == 3 * 32 * 32 // 16
+
+
+def test_constant_zero_or_non_finite_maps_are_nan_with_a_reason(tiny_data):
     model = TinyCNN(3, 3).eval()
     x, y, a = _inputs(tiny_data)
-    assert evaluate_metric(BY_NAME["sparseness"], model, x, y, np.zeros_like(a), None)[1] == "attributions are all zero"
+    value, why = evaluate_metric(BY_NAME["sparseness"], model, x, y, np.zeros_like(a), None)
+    assert np.isnan(value).all() and why == "every map is constant per image"
+    flat = a.copy()
+    flat[:2] = 0.7 + 1e-9 * np.random.default_rng(0).random(flat[:2].shape)  # constant up to float noise
+    value, why = evaluate_metric(BY_NAME["pointing_game"], model, x, y, flat, tiny_data.test.masks[:8].numpy())
+    assert np.isnan(value[:2]).all() and "2 constant maps skipped" in why
     a[0, 0, 0, 0] = np.nan
     assert evaluate_metric(BY_NAME["sparseness"], model, x, y, a, None)[1] == "attributions are not finite"
 
@@ -115,15 +142,16 @@ def test_all_zero_or_non_finite_attributions_are_nan_with_a_reason(tiny_data):
 def test_no_weighted_localisation_variant_is_used():
     for m in DEFAULT_METRICS:
         if m.needs_masks:
-            assert getattr(m.build(32, 8), "weighted", False) is False
+            assert getattr(m.make(32, 8, 3), "weighted", False) is False
 
 
 def test_metric_parameters_are_scaled_to_the_image():
     for size in (28, 32, 64):
-        pf = BY_NAME["pixel_flipping"].build(size, 8)
+        pf = BY_NAME["pixel_flipping"].make(size, 8, 3)
         assert (size * size) % pf.features_in_step == 0
-        assert BY_NAME["faithfulness_correlation"].build(size, 8).subset_size < size * size
-        assert BY_NAME["topk_intersection"].build(size, 8).k < size * size
+        assert BY_NAME["faithfulness_correlation"].make(size, 8, 3).subset_size < 3 * size * size
+        assert BY_NAME["topk_intersection"].make(size, 8, 3).k < size * size
+        assert size % BY_NAME["infidelity"].make(size, 8, 3).patch == 0
 
 
 def test_gradcam_on_a_vision_transformer_uses_the_token_grid():
@@ -135,14 +163,17 @@ def test_gradcam_on_a_vision_transformer_uses_the_token_grid():
     assert (a.flatten(1).amax(1) > 0).all()  # patch tokens get gradient: a real map, not zeros
 
 
-def test_gradcam_reads_the_deepest_stage_that_still_has_spatial_extent():
+def test_gradcam_reads_the_deepest_stage_of_at_least_7x7():
     import timm
 
     from kdbench.gradcam import gradcam_layer
 
     resnet = timm.create_model("resnet18", num_classes=3)
-    assert gradcam_layer(resnet, torch.zeros(1, 3, 32, 32)) == ("layer2", False)  # layer3/4 are 2x2 and 1x1
-    assert gradcam_layer(resnet, torch.zeros(1, 3, 128, 128)) == ("layer4", False)
+    assert gradcam_layer(resnet, torch.zeros(1, 3, 32, 32)) == ("layer1", False)  # layer2/3/4: 4x4, 2x2, 1x1
+    assert gradcam_layer(resnet, torch.zeros(1, 3, 8, 8)) == ("act1", False)  # nothing is 7x7: the largest map
+    mobilenet = timm.create_model("mobilenetv3_small_050", num_classes=3)
+    assert gradcam_layer(mobilenet, torch.zeros(1, 3, 28, 28)) == ("blocks.0", False)
+    assert gradcam_layer(resnet, torch.zeros(1, 3, 224, 224)) == ("layer4", False)  # 7x7, as Grad-CAM is used
     a = gradcam(resnet.eval(), torch.randn(2, 3, 32, 32), torch.tensor([0, 1]))
     assert a.flatten(1).std(1).min() > 0  # a real map, not a constant
 

@@ -54,11 +54,17 @@ def test_ranks_follow_each_metric_direction():
     assert (f.loc["hinton", "accuracy_rank"], f.loc["fitnets", "accuracy_rank"], f.loc["scratch", "accuracy_rank"]) \
         == (1, 2, 3)
     assert f.loc["hinton", "avg_rank"] == 1
-    rs = [dict(r, kind="explanation", explainer="gradcam", complexity=c, pointing_game=p)
-          for r, c, p in zip(rs, (5.0, 7.0, 6.0), (0.2, 0.9, 0.5))]
-    x = frame(rs)["explanations"].frame.set_index("method")
-    assert x.loc["scratch", "complexity_rank"] == 1  # lower complexity is better
-    assert x.loc["hinton", "pointing_game_rank"] == 1  # higher pointing game is better
+    model = rs[1]
+    xr = [dict(model, kind="explanation", explainer=e, pixel_flipping=pf, pointing_game=pg, complexity=c)
+          for e, pf, pg, c in (("gradcam", 5.0, 0.9, 9.0), ("saliency", 3.0, 0.5, 1.0), ("random", 9.0, 0.03, 0.5))]
+    other = [dict(rs[0], kind="explanation", explainer=e, pixel_flipping=pf, pointing_game=pg)
+             for e, pf, pg in (("gradcam", 99.0, 0.01), ("random", 98.0, 0.0))]  # a worse model: own ranks
+    x = frame(xr + other)["explanations"].frame.set_index(["method", "explainer"])
+    assert x.loc[("hinton", "saliency"), "pixel_flipping_rank"] == 1  # lower pixel flipping is better
+    assert x.loc[("hinton", "gradcam"), "pointing_game_rank"] == 1  # higher pointing game is better
+    assert x.loc[("scratch", "gradcam"), "pointing_game_rank"] == 1  # ranked within its own model
+    assert "complexity_rank" not in x  # not ranked: it cannot tell trained from untrained maps
+    assert x.loc[("hinton", "random"), "avg_rank"] == 3
 
 
 def test_sort_by_metric_puts_the_best_first(rows):

@@ -59,11 +59,11 @@ def test_every_term_gives_the_readme_students_a_nonzero_gradient(cls, student_na
     method.release()
 
 
-def test_e2kd_on_mobilenet_explains_a_stage_of_at_least_4x4_through_a_differentiable_gate():
+def test_e2kd_on_mobilenet_explains_a_stage_of_at_least_7x7_through_a_differentiable_gate():
     info = synthetic(n_train=8, n_val=4, n_test=4, image_size=28).info
     student = create_model("mobilenetv3_small_050", {}, num_classes=3, in_chans=3, image_size=28)
     method = E2KD(student, create_model("resnet18", {}, num_classes=3, in_chans=3, image_size=28), info)
-    assert method.s_layer == "blocks.1"  # 4x4 at 28 px; blocks.3 and blocks.5 are 2x2 and 1x1
+    assert method.s_layer == "blocks.0"  # 7x7 at 28 px; blocks.1, .3 and .5 are 4x4, 2x2 and 1x1
     assert not any(type(m) is torch.nn.Hardsigmoid for m in student.modules())
     x = torch.randn(2, 3, 28, 28)
     method.release()

@@ -3,7 +3,7 @@
 ``loss = (1 - alpha) * task + alpha * T^2 * KL(p_t(T) || p_s(T)) + lam * (1 - cos(M_t, M_s))``
 (Parchami-Araghi et al., "Good Teachers Explain", ECCV 2024). ``M`` is the Grad-CAM map
 of the teacher's predicted class (multilabel: its top-scoring label), read at the
-deepest stage of each network that is at least 4x4 (ViTs: the last block's norm1),
+deepest stage of each network that is at least 7x7 (ViTs: the last block's norm1),
 resized to the input resolution as the reference does (bilinear), and compared by the
 cosine of the flattened maps. The student's map is computed in-graph
 (``create_graph=True``), so the explanation term trains the student's weights.
@@ -14,8 +14,10 @@ Two details keep the explanation term alive on small students:
   gates), which the in-graph Grad-CAM needs; the student's ``nn.Hardsigmoid`` modules are
   replaced by timm's ``HardSigmoid`` (``relu6(x + 3) / 6``), which computes the same
   values and has one. No parameter changes, so checkpoints are unaffected.
-- A stage smaller than 4x4 gives a per-image constant map, whose gradient is 0; the
-  method refuses to run rather than silently reduce to Hinton KD.
+- A 1x1 stage gives a per-image constant map, whose gradient is 0, and stages below
+  7x7 barely localise (see :data:`kdbench.gradcam.MIN_CAM_SIZE`); when the chosen
+  layer is smaller than 4x4 the method refuses to run rather than silently reduce to
+  Hinton KD.
 
 kdbench's defaults (T=4, alpha=0.9: the Hinton defaults of every other method here,
 lam=1) keep the label term so that e2KD differs from ``hinton`` only by the explanation
@@ -32,7 +34,10 @@ from torch import nn
 
 from ..errors import ConfigError
 from ..features import as_map, pick_module, probe_outputs
-from ..gradcam import MIN_CAM_SIZE, cosine_similarity_maps, gradcam_from, gradcam_layer
+from ..gradcam import cosine_similarity_maps, gradcam_from, gradcam_layer
+
+#: e2KD refuses to run on a Grad-CAM layer smaller than this per side (1x1 is a dead term).
+MIN_SIDE = 4
 from ..losses import kd_loss, task_loss
 from .base import Distiller, require
 from .hinton import check_kd_options
@@ -83,14 +88,14 @@ class E2KD(Distiller):
 
     @staticmethod
     def _layer(model, which, example, role: str) -> str:
-        """``last``: the layer Grad-CAM explains (deepest stage >= 4x4; ViTs: the last block's norm1)."""
+        """``last``: the layer Grad-CAM explains (deepest stage >= 7x7; ViTs: the last block's norm1)."""
         name = gradcam_layer(model, example)[0] if which == "last" else pick_module(model, which)
         out = as_map(probe_outputs(model, [name], example)[name], model)
         side = min(out.shape[-2:])
-        if side < MIN_CAM_SIZE:
+        if side < MIN_SIDE:
             raise ConfigError(
                 f"e2kd: the {role}'s Grad-CAM layer {name} is {out.shape[-2]}x{out.shape[-1]} at "
-                f"{example.shape[-1]} px, smaller than {MIN_CAM_SIZE}x{MIN_CAM_SIZE}, so the explanation term would "
+                f"{example.shape[-1]} px, smaller than {MIN_SIDE}x{MIN_SIDE}, so the explanation term would "
                 f"give no gradient; use larger images (image_size) or name a larger layer (e2kd.{role}_layer)")
         return name
 
