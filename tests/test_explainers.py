@@ -1,6 +1,5 @@
 """Explainers and Quantus metrics on the synthetic data, whose masks are exact."""
 
-import math
 
 import numpy as np
 import pytest
