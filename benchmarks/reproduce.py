@@ -20,7 +20,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from kdbench.results import latest_rows, read_rows
+from kdbench.run.results import latest_rows, read_rows
 
 PREDICTIVE = ["accuracy", "auc", "f1"]
 EXPLANATION = ["faithfulness_correlation", "pixel_flipping", "sparseness", "complexity", "max_sensitivity"]

@@ -4,8 +4,8 @@ The plugin-facing API lives in :mod:`kdbench.api`; ``kdbench.hookimpl`` is re-ex
 here so that a plugin can be written as ``import kdbench`` + ``@kdbench.hookimpl``.
 """
 
-from .errors import KdbenchError
-from .hookspecs import hookimpl
+from kdbench.errors import KdbenchError
+from kdbench.hookspecs import hookimpl
 
 __version__ = "0.1.0"
 

@@ -19,14 +19,26 @@ listed in ``__all__`` is internal and may change without notice.
 - Testing: :mod:`kdbench.testing` (the ``kdbench_tiny_run`` pytest fixture).
 """
 
-from .data import DatasetBundle, DatasetInfo, Split, standardise
-from .errors import ConfigError, DataError, KdbenchError, NotApplicableError, UnsupportedTaskError
-from .features import FeatureTap, align, as_map, feature_modules, pick_module
-from .gradcam import gradcam_layer
-from .hookspecs import hookimpl
-from .losses import kd_loss, task_loss
-from .methods.base import Distiller
-from .xai_metrics import XaiMetric
+from kdbench.data.contract import DatasetBundle, DatasetInfo, Split, standardise
+from kdbench.distill.features import (
+    FeatureTap,
+    align,
+    as_map,
+    feature_modules,
+    pick_module,
+)
+from kdbench.distill.gradcam import gradcam_layer
+from kdbench.distill.losses import kd_loss, task_loss
+from kdbench.distill.methods.base import Distiller
+from kdbench.errors import (
+    ConfigError,
+    DataError,
+    KdbenchError,
+    NotApplicableError,
+    UnsupportedTaskError,
+)
+from kdbench.explain.metrics import XaiMetric
+from kdbench.hookspecs import hookimpl
 
 API_VERSION = "0.1"
 

@@ -13,9 +13,9 @@ from pathlib import Path
 
 from rich.console import Console
 
-from . import interrupts
-from .config import Benchmark, apply, load_toml, parse_assignments
-from .errors import KdbenchError
+from kdbench.config.benchmark import Benchmark, apply, load_toml, parse_assignments
+from kdbench.errors import KdbenchError
+from kdbench.run import interrupts
 
 
 class _Parser(argparse.ArgumentParser):
@@ -112,12 +112,13 @@ def bench_from_args(args) -> Benchmark:
 
 
 def cmd_run(args, console: Console) -> int:
-    from .plugins import load_plugins
-    from .progress import Reporter, RichReporter
-    from .publish import publish
-    from .results import read_rows
-    from .runner import Runner
-    from .store import ArtifactStore
+    from kdbench.plugins import load_plugins
+    from kdbench.report.figures import write_run_figures
+    from kdbench.report.publish import publish
+    from kdbench.run.progress import Reporter, RichReporter
+    from kdbench.run.results import read_rows
+    from kdbench.run.runner import Runner
+    from kdbench.run.store import ArtifactStore
 
     bench = bench_from_args(args)
     plugins = load_plugins(args.plugin)
@@ -135,7 +136,7 @@ def cmd_run(args, console: Console) -> int:
         console.print(f"[yellow]warning:[/] {w}")
     published = publish(rows, out, benchmark=bench.name)
     try:  # tables first: a figure problem must never cost the results
-        published.paths += runner.write_figures()
+        published.paths += write_run_figures(bench, rows, runner.store, runner.steps.dataset, out)
     except Exception as exc:
         published.warnings.append(f"could not draw the explanation figure: {type(exc).__name__}: {exc}")
     published.warnings += plugins.notify("on_run_end", out_dir=out, paths=list(published.paths))
@@ -149,8 +150,8 @@ def cmd_run(args, console: Console) -> int:
 def cmd_plugins(args, console: Console) -> int:
     from rich.table import Table
 
-    from .plugins import load_plugins
-    from .registry import KINDS
+    from kdbench.plugins import load_plugins
+    from kdbench.registry import KINDS
 
     plugins = load_plugins(args.plugin)
     for kind in KINDS:
@@ -174,10 +175,10 @@ def cmd_plugins(args, console: Console) -> int:
 
 
 def cmd_leaderboard(args, console: Console) -> int:
-    from .errors import ConfigError
-    from .publish import publish
-    from .render import FORMATS
-    from .results import read_rows
+    from kdbench.errors import ConfigError
+    from kdbench.report.publish import publish
+    from kdbench.report.render import FORMATS
+    from kdbench.run.results import read_rows
 
     rows = []
     for p in args.paths:
@@ -203,8 +204,8 @@ def cmd_cache(args, console: Console) -> int:
 
     from rich.table import Table
 
-    from .render import human
-    from .store import ArtifactStore
+    from kdbench.report.render import human
+    from kdbench.run.store import ArtifactStore
 
     store = ArtifactStore(args.cache_dir)
     if args.action == "prune":
@@ -230,7 +231,7 @@ def _report(published, console: Console, quiet: bool = False) -> None:
         console.print(f"[yellow]warning:[/] {c}", highlight=False)
     if quiet:
         return
-    from .render import rich_tables
+    from kdbench.report.render import rich_tables
 
     for t in rich_tables(published.tables):
         console.print(t)

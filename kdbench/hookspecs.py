@@ -19,7 +19,7 @@ def register_datasets(register):
     """Register dataset factories.
 
     ``register(name, factory, help=...)`` where ``factory(arg, *, seed, **options)``
-    returns a :class:`kdbench.data.DatasetBundle`. ``arg`` is the part after the colon
+    returns a :class:`kdbench.data.contract.DatasetBundle`. ``arg`` is the part after the colon
     of a dataset spec (``medmnist:pneumoniamnist`` gives ``"pneumoniamnist"``) or None.
     """
 
@@ -36,7 +36,7 @@ def register_models(register):
 
 @hookspec
 def register_methods(register):
-    """Register KD methods: subclasses of :class:`kdbench.methods.Distiller`."""
+    """Register KD methods: subclasses of :class:`kdbench.distill.methods.Distiller`."""
 
 
 @hookspec
@@ -46,7 +46,7 @@ def register_explainers(register):
 
 @hookspec
 def register_metrics(register):
-    """Register explanation metrics (see :mod:`kdbench.xai_metrics`)."""
+    """Register explanation metrics (see :mod:`kdbench.explain.metrics`)."""
 
 
 @hookspec

@@ -15,9 +15,9 @@ from functools import partial
 
 import pluggy
 
-from . import __version__, hookspecs
-from .errors import KdbenchError
-from .registry import KINDS, Registry
+from kdbench import __version__, hookspecs
+from kdbench.errors import KdbenchError
+from kdbench.registry import KINDS, Registry
 
 ENTRY_POINT_GROUP = "kdbench"
 

@@ -11,7 +11,7 @@ import difflib
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
-from .errors import DuplicateNameError, UnknownNameError
+from kdbench.errors import DuplicateNameError, UnknownNameError
 
 KINDS = ("datasets", "models", "methods", "explainers", "metrics")
 

@@ -26,7 +26,7 @@ TINY_FLAGS = ["--teachers", "tinycnn", "--students", "smallcnn", "--epochs", "1"
 def run_tiny_benchmark(out_dir: str | Path, *, methods=("hinton",), explainers=(), plugins=(), extra=(),
                        cache_dir: str | Path | None = None, expect_exit: int = 0) -> list[dict]:
     """Run ``kdbench run`` on tiny settings and return the rows of ``runs.jsonl``."""
-    from .cli import main
+    from kdbench.cli import main
 
     out_dir = Path(out_dir)
     args = ["run", "--methods", ",".join(methods), "--out", str(out_dir), *TINY_FLAGS]

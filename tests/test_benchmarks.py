@@ -4,8 +4,8 @@ from pathlib import Path
 
 import pytest
 
-from kdbench.config import load_toml
-from kdbench.preflight import validate
+from kdbench.config.benchmark import load_toml
+from kdbench.config.preflight import validate
 
 FILES = sorted((Path(__file__).resolve().parents[1] / "benchmarks").glob("*.toml"))
 
@@ -69,8 +69,8 @@ def test_reproduce_flags_only_models_outside_the_published_seed_spread(tmp_path,
 
 
 def _hashes(**settings):
-    from kdbench.config import Benchmark
-    from kdbench.plan import make_plan
+    from kdbench.config.benchmark import Benchmark
+    from kdbench.config.plan import make_plan
 
     return [job.config_hash for job in make_plan(Benchmark(**settings))]
 

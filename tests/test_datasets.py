@@ -8,9 +8,9 @@ import pytest
 import torch
 from PIL import Image
 
-from kdbench.datasets.csv_labels import csv_labels
-from kdbench.datasets.folder import folder
-from kdbench.datasets.medmnist import FLAGS, medmnist
+from kdbench.data.csv_labels import csv_labels
+from kdbench.data.folder import folder
+from kdbench.data.medmnist import FLAGS, medmnist
 from kdbench.errors import ConfigError, DataError
 
 SHARED = Path(__file__).resolve().parents[2] / "shared" / "data" / "medmnist"

@@ -7,14 +7,21 @@ import torch
 
 from kdbench.builtins.datasets import synthetic
 from kdbench.builtins.models import TinyCNN
+from kdbench.distill.methods.medtex import MedTex
+from kdbench.distill.methods.scratch import Scratch
+from kdbench.distill.training import TrainConfig, fit
 from kdbench.errors import NotApplicableError
-from kdbench.explain import explain_model, xai_subset
-from kdbench.explainers import (featuremaps, gradcam, integrated_gradients, medtex_mask, occlusion, random_map,
-                                saliency)
-from kdbench.methods.medtex import MedTex
-from kdbench.methods.scratch import Scratch
-from kdbench.training import TrainConfig, fit
-from kdbench.xai_metrics import DEFAULT_METRICS, FULL_METRICS, evaluate_metric
+from kdbench.explain.explainers import (
+    featuremaps,
+    gradcam,
+    integrated_gradients,
+    medtex_mask,
+    occlusion,
+    random_map,
+    saliency,
+)
+from kdbench.explain.metrics import DEFAULT_METRICS, FULL_METRICS, evaluate_metric
+from kdbench.explain.scoring import explain_model, xai_subset
 
 ALL = [gradcam, saliency, integrated_gradients, occlusion, random_map, featuremaps]
 BY_NAME = {m.name: m for m in DEFAULT_METRICS + FULL_METRICS}
@@ -165,7 +172,7 @@ def test_gradcam_on_a_vision_transformer_uses_the_token_grid():
 def test_gradcam_reads_the_deepest_stage_of_at_least_7x7():
     import timm
 
-    from kdbench.gradcam import gradcam_layer
+    from kdbench.distill.gradcam import gradcam_layer
 
     resnet = timm.create_model("resnet18", num_classes=3)
     assert gradcam_layer(resnet, torch.zeros(1, 3, 32, 32)) == ("layer1", False)  # layer2/3/4: 4x4, 2x2, 1x1

@@ -7,9 +7,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from kdbench.leaderboard import build_tables, resolve_conflicts
-from kdbench.publish import publish
-from kdbench.render import to_html, to_latex, to_markdown
+from kdbench.report.leaderboard import build_tables, resolve_conflicts
+from kdbench.report.publish import publish
+from kdbench.report.render import to_html, to_latex, to_markdown
 
 
 def row(method, seed, acc, *, student="s", fraction=1.0, flops=100, config=None, **extra):

@@ -7,16 +7,19 @@ import torch
 
 from kdbench.builtins.datasets import synthetic
 from kdbench.builtins.models import smallcnn
+from kdbench.distill.methods.at import AttentionTransfer
+from kdbench.distill.methods.dkd import DKD
+from kdbench.distill.methods.e2kd import E2KD
+from kdbench.distill.methods.fitnets import FitNets
+from kdbench.distill.methods.hinton import Hinton
+from kdbench.distill.methods.medtex import MedTex
+from kdbench.distill.methods.scratch import Scratch
+from kdbench.distill.methods.term_check import (
+    DeadLossTermError,
+    check_terms_move_student,
+)
+from kdbench.distill.models import create_model
 from kdbench.errors import ConfigError
-from kdbench.methods.at import AttentionTransfer
-from kdbench.methods.dkd import DKD
-from kdbench.methods.e2kd import E2KD
-from kdbench.methods.fitnets import FitNets
-from kdbench.methods.hinton import Hinton
-from kdbench.methods.medtex import MedTex
-from kdbench.methods.scratch import Scratch
-from kdbench.methods.term_check import DeadLossTermError, check_terms_move_student
-from kdbench.models import create_model
 from kdbench.testing import run_tiny_benchmark
 
 METHODS = [Scratch, Hinton, FitNets, AttentionTransfer, DKD, E2KD, MedTex]
@@ -73,7 +76,7 @@ def test_e2kd_on_mobilenet_explains_a_stage_of_at_least_7x7_through_a_differenti
 
 
 def test_e2kd_refuses_a_student_with_no_stage_of_4x4():
-    from kdbench.data import DatasetInfo
+    from kdbench.data.contract import DatasetInfo
 
     info = DatasetInfo("tiny", "multiclass", ("a", "b", "c"), 3, 6)  # the stem is already 3x3
     student = create_model("mobilenetv3_small_050", {}, num_classes=3, in_chans=3, image_size=6)

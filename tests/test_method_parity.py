@@ -12,13 +12,13 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from kdbench.data import DatasetInfo
-from kdbench.losses import kd_loss
-from kdbench.methods.at import attention_map
-from kdbench.methods.dkd import DKD, dkd_loss
-from kdbench.methods.e2kd import E2KD
-from kdbench.methods.fitnets import FitNets
-from kdbench.methods.medtex import VIDAdapter, area_budget
+from kdbench.data.contract import DatasetInfo
+from kdbench.distill.losses import kd_loss
+from kdbench.distill.methods.at import attention_map
+from kdbench.distill.methods.dkd import DKD, dkd_loss
+from kdbench.distill.methods.e2kd import E2KD
+from kdbench.distill.methods.fitnets import FitNets
+from kdbench.distill.methods.medtex import VIDAdapter, area_budget
 
 rng = np.random.default_rng(0)
 

@@ -7,16 +7,16 @@ import pytest
 import torch
 
 from kdbench.builtins.models import TinyCNN
-from kdbench.data import fraction_indices
+from kdbench.data.contract import fraction_indices
+from kdbench.distill.losses import kd_loss
+from kdbench.distill.methods.at import AttentionTransfer
+from kdbench.distill.methods.dkd import DKD
+from kdbench.distill.methods.e2kd import E2KD
+from kdbench.distill.methods.fitnets import FitNets
+from kdbench.distill.methods.hinton import Hinton
+from kdbench.distill.methods.medtex import MedTex
+from kdbench.distill.methods.scratch import Scratch
 from kdbench.errors import ConfigError, UnsupportedTaskError
-from kdbench.losses import kd_loss
-from kdbench.methods.at import AttentionTransfer
-from kdbench.methods.dkd import DKD
-from kdbench.methods.e2kd import E2KD
-from kdbench.methods.fitnets import FitNets
-from kdbench.methods.hinton import Hinton
-from kdbench.methods.medtex import MedTex
-from kdbench.methods.scratch import Scratch
 
 ALL = [Scratch, Hinton, FitNets, AttentionTransfer, DKD, E2KD, MedTex]
 KD = [m for m in ALL if m is not Scratch]
@@ -50,7 +50,7 @@ def test_hinton_matches_the_stated_convention():
         def forward(self, x):
             return self.out + self.w
 
-    from kdbench.data import DatasetInfo
+    from kdbench.data.contract import DatasetInfo
     info = DatasetInfo("d", "multiclass", ("a", "b", "c"), 3, 8)
     got = Hinton(Fixed(s), Fixed(t), info)(torch.zeros(6, 3, 8, 8), y)["loss"]
     assert torch.allclose(got, expected, atol=1e-5)
@@ -172,7 +172,7 @@ def test_e2kd_with_a_vision_transformer_teacher_explains_its_token_grid(tiny_dat
 
 
 def test_amp_and_channels_last_leave_cpu_training_unchanged(tiny_data):
-    from kdbench.training import TrainConfig, fit
+    from kdbench.distill.training import TrainConfig, fit
 
     results = []
     for amp in (False, True):

@@ -30,7 +30,7 @@ def test_builtins_register_through_the_hooks(plugins):
 def test_local_plugin_module_registers_components(tmp_path, monkeypatch):
     write_module(tmp_path, monkeypatch, "kdb_local_plugin", """
         import kdbench
-        from kdbench.methods.hinton import Hinton
+        from kdbench.distill.methods.hinton import Hinton
 
         class Warm(Hinton):
             '''Hinton at T=8.'''

@@ -10,6 +10,7 @@ import pytest
 ray = pytest.importorskip("ray")
 
 from conftest import TINY_RUN  # noqa: E402
+
 from kdbench.cli import main  # noqa: E402
 
 PLUGIN_DIR = Path(__file__).parent / "plugins_for_ray"

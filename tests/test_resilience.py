@@ -14,12 +14,12 @@ import numpy as np
 import pandas as pd
 import pytest
 import torch
+from conftest import TINY_RUN
 from PIL import Image
 
-from conftest import TINY_RUN
 from kdbench.builtins.models import TinyCNN
 from kdbench.cli import main
-from kdbench.lock import LOCK_NAME
+from kdbench.run.lock import LOCK_NAME
 
 #: Slow enough (a few seconds per job) that a kill lands mid-run.
 SLOW_RUN = ["run", "--teachers", "tinycnn", "--students", "smallcnn", "--methods", "hinton,fitnets,at",
@@ -103,7 +103,7 @@ def test_a_live_lock_refuses_a_second_writer_and_a_stale_one_is_replaced(tmp_pat
 
 
 def test_disk_full_is_one_line_and_keeps_the_rows_already_written(tmp_path, monkeypatch, capsys):
-    from kdbench import results
+    from kdbench.run import results
 
     real = results.RunsWriter.append
     calls = {"n": 0}
@@ -124,7 +124,7 @@ def test_disk_full_is_one_line_and_keeps_the_rows_already_written(tmp_path, monk
 def test_a_nan_loss_is_a_failed_row_caught_in_the_first_step(tmp_path, monkeypatch):
     (tmp_path / "kdb_nan_method.py").write_text(textwrap.dedent("""
         import torch, kdbench
-        from kdbench.methods.hinton import Hinton
+        from kdbench.distill.methods.hinton import Hinton
 
         class NaNKD(Hinton):
             '''Returns NaN.'''
@@ -223,7 +223,7 @@ def test_bad_input_is_one_line_with_exit_2(case, args, message, tmp_path, monkey
 
 
 def test_corrupt_cached_teacher_is_detected_rebuilt_and_pruned(tmp_path, capsys):
-    from kdbench.store import ArtifactStore
+    from kdbench.run.store import ArtifactStore
 
     cache = tmp_path / "cache"
     args = ["run", "--methods", "hinton", *TINY_RUN, "--cache-dir", str(cache)]
@@ -241,7 +241,7 @@ def test_corrupt_cached_teacher_is_detected_rebuilt_and_pruned(tmp_path, capsys)
 
 def test_an_interrupt_swallowed_on_the_way_still_stops_the_run_at_the_next_job():
     """A KeyboardInterrupt raised inside a __del__ is printed as ignored; the request is not lost."""
-    from kdbench import interrupts
+    from kdbench.run import interrupts
 
     previous = interrupts.install()
     try:

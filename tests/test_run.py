@@ -5,13 +5,13 @@ import sys
 import textwrap
 
 import pytest
-
 from conftest import TINY_RUN
+
 from kdbench.cli import main
-from kdbench.config import Benchmark, apply
+from kdbench.config.benchmark import Benchmark, apply
 from kdbench.plugins import load_plugins
-from kdbench.results import read_rows
-from kdbench.runner import Runner
+from kdbench.run.results import read_rows
+from kdbench.run.runner import Runner
 
 REQUIRED = ["dataset", "teacher", "student", "method", "seed", "fraction", "status", "error", "accuracy", "auc", "f1",
             "params", "flops", "latency_ms", "train_seconds", "config_hash"]
@@ -115,7 +115,7 @@ def test_bad_input_exits_2_with_one_clear_line(tmp_path, capsys, args, msg):
 def test_a_failing_job_is_recorded_and_the_others_go_on(tmp_path, monkeypatch):
     (tmp_path / "kdb_bad_method.py").write_text(textwrap.dedent("""
         import kdbench
-        from kdbench.methods.hinton import Hinton
+        from kdbench.distill.methods.hinton import Hinton
 
         class Exploding(Hinton):
             '''Raises on the first step.'''
@@ -151,7 +151,7 @@ def test_half_written_last_line_is_ignored_and_reported(tmp_path):
 
 
 def test_force_rerun_supersedes_rows_instead_of_counting_them_as_seeds(first_run, tmp_path):
-    from kdbench.leaderboard import build_tables
+    from kdbench.report.leaderboard import build_tables
 
     _, out = first_run
     rows = rows_of(out)
@@ -177,7 +177,7 @@ def test_explainers_add_rows_a_leaderboard_section_and_the_figure(tmp_path):
 
 
 def test_a_row_appended_after_a_torn_line_starts_on_its_own_line(tmp_path):
-    from kdbench.results import RunsWriter
+    from kdbench.run.results import RunsWriter
 
     path = tmp_path / "runs.jsonl"
     path.write_text('{"method": "a", "status": "ok"}\n{"method": "b", "sta')

@@ -3,8 +3,8 @@ import pytest
 import torch
 
 from kdbench.builtins.datasets import synthetic
+from kdbench.data.synthetic import LESION_TYPES, render
 from kdbench.errors import ConfigError
-from kdbench.synthetic import LESION_TYPES, render
 
 
 @pytest.mark.parametrize("task", ["multiclass", "binary", "multilabel"])

@@ -15,12 +15,12 @@ import torch
 
 from kdbench.builtins.datasets import synthetic
 from kdbench.builtins.models import TinyCNN
-from kdbench.explain import explain_model
-from kdbench.explainers import gradcam, integrated_gradients, random_map
-from kdbench.methods.scratch import Scratch
+from kdbench.distill.methods.scratch import Scratch
+from kdbench.distill.training import TrainConfig, fit
+from kdbench.explain.explainers import gradcam, integrated_gradients, random_map
+from kdbench.explain.metrics import DEFAULT_METRICS, FULL_METRICS
+from kdbench.explain.scoring import explain_model
 from kdbench.registry import Component
-from kdbench.training import TrainConfig, fit
-from kdbench.xai_metrics import DEFAULT_METRICS, FULL_METRICS
 
 RANKED = [m for m in DEFAULT_METRICS + FULL_METRICS if m.ranked]
 EXPLAINERS = [Component("explainers", "gradcam", gradcam),

@@ -39,7 +39,7 @@ def write_section(name: str, markdown: str) -> None:
 
 def synthetic_bench(n_train: int, n_val: int = 200, n_test: int = 200, **settings):
     """A benchmark on the synthetic dataset with the given settings."""
-    from kdbench.config import Benchmark, apply
+    from kdbench.config.benchmark import Benchmark, apply
 
     bench = apply(Benchmark(), settings)
     bench.dataset_options["synthetic"] = {"n_train": n_train, "n_val": n_val, "n_test": n_test}

@@ -14,12 +14,16 @@ import time
 
 import numpy as np
 import torch
-
 from common import machine, write_section
+
 from kdbench.builtins.datasets import synthetic
-from kdbench.models import create_model
+from kdbench.distill.models import create_model
+from kdbench.explain.metrics import (
+    DEFAULT_METRICS,
+    evaluate_metric,
+    quantus_explain_func,
+)
 from kdbench.plugins import load_plugins
-from kdbench.xai_metrics import DEFAULT_METRICS, evaluate_metric, quantus_explain_func
 
 EXPLAINERS = ["gradcam", "saliency", "integrated-gradients", "occlusion", "featuremaps", "random"]
 

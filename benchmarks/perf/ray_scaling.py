@@ -15,11 +15,11 @@ import time
 from pathlib import Path
 
 import ray
-
 from common import machine, synthetic_bench, write_section
+
 from kdbench.plugins import load_plugins
-from kdbench.runner import Runner
-from kdbench.store import ArtifactStore
+from kdbench.run.runner import Runner
+from kdbench.run.store import ArtifactStore
 
 
 def bench():

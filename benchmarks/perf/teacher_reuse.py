@@ -16,9 +16,10 @@ import time
 from pathlib import Path
 
 from common import machine, synthetic_bench, write_section
+
 from kdbench.plugins import load_plugins
-from kdbench.runner import Runner
-from kdbench.store import ArtifactStore
+from kdbench.run.runner import Runner
+from kdbench.run.store import ArtifactStore
 
 SETTINGS = {"teachers": ["resnet18"], "students": ["tinycnn", "smallcnn"], "methods": ["hinton", "fitnets", "at"],
             "epochs": 2, "teacher_epochs": 4, "baseline": False}

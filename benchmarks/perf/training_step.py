@@ -16,13 +16,13 @@ import time
 
 import torch
 import torch.nn.functional as F
-
 from common import machine, write_section
+
 from kdbench.builtins.datasets import synthetic
-from kdbench.methods.hinton import Hinton
-from kdbench.models import create_model
+from kdbench.distill.methods.hinton import Hinton
+from kdbench.distill.models import create_model
+from kdbench.distill.training import TrainConfig, fit, freeze
 from kdbench.plugins import load_plugins
-from kdbench.training import TrainConfig, fit, freeze
 
 
 def models(info, plugins):

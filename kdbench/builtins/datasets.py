@@ -5,13 +5,13 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from ..data import DatasetInfo, Split, standardise
-from ..datasets.csv_labels import csv_labels
-from ..datasets.folder import folder
-from ..datasets.medmnist import medmnist
-from ..errors import ConfigError
-from ..hookspecs import hookimpl
-from ..synthetic import LESION_TYPES, render
+from kdbench.data.contract import DatasetInfo, Split, standardise
+from kdbench.data.csv_labels import csv_labels
+from kdbench.data.folder import folder
+from kdbench.data.medmnist import medmnist
+from kdbench.data.synthetic import LESION_TYPES, render
+from kdbench.errors import ConfigError
+from kdbench.hookspecs import hookimpl
 
 
 def synthetic(arg=None, *, seed: int = 0, image_size: int = 32, n_train: int = 2000, n_val: int = 500,

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from .. import explainers as ex
-from ..hookspecs import hookimpl
+from kdbench.explain import explainers as ex
+from kdbench.hookspecs import hookimpl
 
 
 @hookimpl

@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-from ..hookspecs import hookimpl
-from ..methods.at import AttentionTransfer
-from ..methods.dkd import DKD
-from ..methods.e2kd import E2KD
-from ..methods.fitnets import FitNets
-from ..methods.hinton import Hinton
-from ..methods.medtex import MedTex
-from ..methods.scratch import Scratch
+from kdbench.distill.methods.at import AttentionTransfer
+from kdbench.distill.methods.dkd import DKD
+from kdbench.distill.methods.e2kd import E2KD
+from kdbench.distill.methods.fitnets import FitNets
+from kdbench.distill.methods.hinton import Hinton
+from kdbench.distill.methods.medtex import MedTex
+from kdbench.distill.methods.scratch import Scratch
+from kdbench.hookspecs import hookimpl
 
 
 @hookimpl

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from ..hookspecs import hookimpl
-from ..xai_metrics import DEFAULT_METRICS, FULL_METRICS
+from kdbench.explain.metrics import DEFAULT_METRICS, FULL_METRICS
+from kdbench.hookspecs import hookimpl
 
 
 @hookimpl

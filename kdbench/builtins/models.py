@@ -1,7 +1,7 @@
 """Built-in models: timm for everything real, plus one tiny plain CNN for tests.
 
 Any timm model name works as teacher or student without registration (see
-:func:`kdbench.models.create_model`); the names registered here are extras.
+:func:`kdbench.distill.models.create_model`); the names registered here are extras.
 """
 
 from __future__ import annotations
@@ -9,7 +9,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from ..hookspecs import hookimpl
+from kdbench.hookspecs import hookimpl
 
 
 class TinyCNN(nn.Module):

@@ -6,7 +6,7 @@ The marker file (method option) records the first attempt, so Ray's retry succee
 import os
 
 import kdbench
-from kdbench.methods.hinton import Hinton
+from kdbench.distill.methods.hinton import Hinton
 
 
 class DiesOnce(Hinton):

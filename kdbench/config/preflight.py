@@ -1,0 +1,86 @@
+"""Checks of a benchmark before any training: names, options, devices, models, fractions.
+
+Everything a user can get wrong is caught here, before the first epoch, and reported as
+one line (exit 2) instead of as a failed row for every job.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import timm
+import torch
+
+from kdbench.config.benchmark import Benchmark
+from kdbench.config.plan import dataset_name
+from kdbench.data.contract import DatasetBundle, fraction_indices
+from kdbench.distill.methods.base import resolve_options
+from kdbench.distill.models import create_model, load_checkpoint
+from kdbench.errors import ConfigError, UnknownNameError
+from kdbench.plugins import Plugins
+from kdbench.registry import unknown_message
+
+
+def resolve_device(requested: str) -> str:
+    if requested == "auto":
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    if requested.startswith("cuda") and not torch.cuda.is_available():
+        raise ConfigError(f"--device {requested}: no CUDA device is available here; use --device cpu or auto")
+    if requested not in ("cpu",) and not requested.startswith("cuda"):
+        raise ConfigError(f"--device {requested!r} is not understood; use auto, cpu or cuda[:N]")
+    return requested
+
+
+def validate(bench: Benchmark, plugins: Plugins) -> None:
+    """Check every name before any work starts, so a typo costs nothing."""
+    for spec in bench.datasets:
+        plugins.datasets.get(dataset_name(spec))
+    for name in bench.teachers + bench.students:
+        if name not in plugins.models and not timm.is_model(name):
+            raise UnknownNameError(unknown_message("model", name, plugins.models.names()) +
+                                   "; any timm model name also works")
+    for name in bench.all_methods():
+        plugins.methods.get(name)
+    for name in bench.explainers:
+        plugins.explainers.get(name)
+    for name, opts in bench.method_options.items():
+        cls = plugins.methods.get(name).obj
+        cls.check_options(resolve_options(name, cls.defaults, opts, getattr(cls, "presets", {})))
+    for f in bench.fractions:
+        if not 0 < f <= 1:
+            raise ConfigError(f"fraction {f} is outside (0, 1]; use e.g. --fractions 0.1,0.25,1.0")
+    if not bench.seeds:
+        raise ConfigError("no seeds given; use e.g. --seeds 0,1,2")
+    if bench.teacher_checkpoint and not Path(bench.teacher_checkpoint).expanduser().is_file():
+        raise ConfigError(f"teacher checkpoint {bench.teacher_checkpoint} does not exist")
+    if bench.epochs < 1 or bench.teacher_epochs < 1:
+        raise ConfigError("epochs must be at least 1")
+
+
+def preflight(bench: Benchmark, plugins: Plugins, datasets: dict[str, DatasetBundle]) -> None:
+    """Try every model on every dataset once, and every fraction, before any training.
+
+    Catches images too small for a model, a teacher checkpoint of another architecture or
+    class count, and fractions that leave no image, as bad input (exit 2) rather than as
+    a failed row for every job.
+    """
+    for spec, bundle in datasets.items():
+        info = bundle.info
+        for name in dict.fromkeys(bench.teachers + bench.students):
+            model = create_model(name, plugins.models, num_classes=info.num_classes, in_chans=info.in_chans,
+                                 image_size=info.image_size)
+            try:
+                with torch.no_grad():
+                    out = model.eval()(bundle.test.x[:2])
+            except Exception as exc:
+                first = str(exc).strip().splitlines()[0][:160] if str(exc).strip() else type(exc).__name__
+                raise ConfigError(f"model {name} cannot take the {info.image_size}x{info.image_size} images of "
+                                  f"{spec} ({first}); use a larger image_size (e.g. --dataset-opt "
+                                  f"{dataset_name(spec)}.image_size=64) or another model") from None
+            if tuple(out.shape) != (min(2, len(bundle.test)), info.num_classes):
+                raise ConfigError(f"model {name} returns shape {tuple(out.shape)} on {spec}, "
+                                  f"expected (batch, {info.num_classes})")
+            if bench.teacher_checkpoint and name in bench.teachers:
+                load_checkpoint(model, Path(bench.teacher_checkpoint).expanduser())
+        for f in bench.fractions:
+            fraction_indices(bundle.train.y, info.task, f, 0)

@@ -1,0 +1,54 @@
+"""Handling shared by every real dataset: resize, channel adaptation, splits."""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from sklearn.model_selection import train_test_split
+
+from kdbench.data.contract import stratify_key
+from kdbench.errors import ConfigError
+
+#: Ratios of the seed-fixed split used when a dataset brings no split of its own.
+SPLIT_RATIOS = (0.7, 0.1, 0.2)
+
+
+def to_tensor_images(images: np.ndarray) -> torch.Tensor:
+    """uint8 (N, H, W) or (N, H, W, C) -> float (N, C, H, W) in [0, 1]."""
+    x = torch.from_numpy(np.ascontiguousarray(images))
+    if x.dim() == 3:
+        x = x.unsqueeze(-1)
+    return x.permute(0, 3, 1, 2).float().div_(255.0)
+
+
+def adapt(x: torch.Tensor, image_size: int | None, channels: int | None) -> torch.Tensor:
+    """Resize to ``image_size`` and convert to ``channels`` (1: luminance, 3: repeat gray)."""
+    if channels not in (None, 1, 3):
+        raise ConfigError(f"channels must be 1 or 3, not {channels!r}")
+    if channels == 3 and x.shape[1] == 1:
+        x = x.repeat(1, 3, 1, 1)
+    elif channels == 1 and x.shape[1] == 3:
+        x = (0.299 * x[:, 0] + 0.587 * x[:, 1] + 0.114 * x[:, 2]).unsqueeze(1)
+    if image_size and x.shape[-1] != image_size:
+        if image_size < 8:
+            raise ConfigError(f"image_size {image_size} is too small; use 8 or more")
+        out = []
+        for i in range(0, len(x), 2048):  # bounded memory on large sets
+            out.append(F.interpolate(x[i:i + 2048], size=(image_size, image_size), mode="bilinear",
+                                     align_corners=False, antialias=True))
+        x = torch.cat(out)
+    return x
+
+
+def split_indices(y: torch.Tensor, task: str, seed: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """A stratified 70/10/20 train/val/test split, fixed by ``seed``."""
+    n = len(y)
+    idx = np.arange(n)
+    key = stratify_key(y, task)
+    strat = key if np.unique(key, return_counts=True)[1].min() >= 3 else None
+    train, rest = train_test_split(idx, train_size=SPLIT_RATIOS[0], random_state=seed, stratify=strat)
+    strat_rest = key[rest] if strat is not None and np.unique(key[rest], return_counts=True)[1].min() >= 2 else None
+    val_share = SPLIT_RATIOS[1] / (SPLIT_RATIOS[1] + SPLIT_RATIOS[2])
+    val, test = train_test_split(rest, train_size=val_share, random_state=seed, stratify=strat_rest)
+    return np.sort(train), np.sort(val), np.sort(test)

@@ -1,1 +1,0 @@
-"""Dataset loaders: MedMNIST files, folders of images sorted by class, and label CSVs."""

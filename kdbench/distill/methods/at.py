@@ -1,0 +1,79 @@
+"""Attention transfer: match normalised spatial attention maps of matched stages.
+
+The common code variant (Zagoruyko & Komodakis' repository, RepDistiller, mdistiller):
+``at(f) = normalize(mean_c(|f|^p).flatten())``, per stage ``mean((at_s - at_t)^2)``,
+``loss = task + beta * sum over stages``, beta=1000, p=2. Stages are the last three of
+each network paired by depth; maps of different sizes are average-pooled to the smaller.
+
+A pair whose (pooled) maps are 1x1 is dropped: a one-value map normalises to 1 for every
+image, so its term is identically 0 (at 28-32 px the last stage of a ResNet or MobileNet
+is 1x1). When no pair of at least 2x2 is left the method refuses to run, naming the
+sizes, rather than train as plain cross-entropy.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+
+from kdbench.distill.features import align, as_map, matched_stages, probe_outputs
+from kdbench.distill.losses import task_loss
+from kdbench.distill.methods.base import Distiller, require
+from kdbench.errors import ConfigError
+
+
+def attention_map(f: torch.Tensor, p: float) -> torch.Tensor:
+    """``normalize(mean_c |f_c|^p)`` flattened: the paper's map; for p=2 identical to the references' ``f.pow(p)``,
+    and defined (not NaN) for any p > 0 on features that can be negative (MobileNet's linear bottlenecks)."""
+    return F.normalize(f.abs().pow(p).mean(1).flatten(1))
+
+
+class AttentionTransfer(Distiller):
+    """Attention transfer between matched stages (Zagoruyko & Komodakis, 2017)."""
+
+    method_name = "at"
+    paper = "Zagoruyko & Komodakis, Paying More Attention to Attention, ICLR 2017 (code variant: beta=1000, p=2)"
+    defaults = {"beta": 1000.0, "p": 2.0, "stages": 3}
+    required_terms = ("at",)
+
+    @classmethod
+    def check_options(cls, opts):
+        require("at", opts["beta"] > 0, f"beta={opts['beta']} must be > 0")
+        require("at", opts["p"] > 0, f"p={opts['p']} must be > 0")
+        require("at", opts["stages"] >= 1, f"stages={opts['stages']} must be at least 1")
+
+    def __init__(self, student, teacher, info, **options):
+        super().__init__(student, teacher, info, **options)
+        self.pairs = informative_pairs(student, teacher, matched_stages(student, teacher, self.opts["stages"]), info)
+        self._s_tap = self.tap(student, [s for s, _ in self.pairs])
+        self._t_tap = self.tap(teacher, [t for _, t in self.pairs])
+
+    def at_loss(self):
+        total = 0.0
+        for s, t in self.pairs:
+            fs, ft = align(as_map(self._s_tap[s], self.student), as_map(self._t_tap[t], self.teacher))
+            total = total + (attention_map(fs, self.opts["p"]) - attention_map(ft, self.opts["p"])).pow(2).mean()
+        return total
+
+    def forward(self, x, y):
+        self.teacher_logits(x)
+        logits = self.student(x)
+        ce = task_loss(logits, y, self.task)
+        at = self.at_loss()
+        return {"loss": ce + self.opts["beta"] * at, "logits": logits, "task": ce, "at": at}
+
+
+def informative_pairs(student, teacher, pairs, info):
+    """The stage pairs whose maps, pooled to the smaller of the two, are at least 2x2."""
+    example = torch.zeros(1, info.in_chans, info.image_size, info.image_size,
+                          device=next(student.parameters()).device)
+    s_out = probe_outputs(student, [s for s, _ in pairs], example)
+    t_out = probe_outputs(teacher, [t for _, t in pairs], example)
+    sizes = {(s, t): min(*as_map(s_out[s], student).shape[-2:], *as_map(t_out[t], teacher).shape[-2:])
+             for s, t in pairs}
+    kept = [pair for pair in pairs if sizes[pair] >= 2]
+    if not kept:
+        listed = ", ".join(f"{s}/{t} {n}x{n}" for (s, t), n in sizes.items())
+        raise ConfigError(f"at: every matched stage pair is 1x1 at {info.image_size} px ({listed}), so every "
+                          f"attention term would be 0; use larger images or more stages (at.stages)")
+    return kept

@@ -1,0 +1,84 @@
+"""Model creation: registered factories first, then any timm model name."""
+
+from __future__ import annotations
+
+import contextlib
+from pathlib import Path
+
+import timm
+import torch
+from torch import nn
+
+from kdbench.errors import ConfigError, UnknownNameError
+from kdbench.registry import Registry, unknown_message
+
+
+def create_model(name: str, models: Registry, *, num_classes: int, in_chans: int, image_size: int,
+                 pretrained: bool = False) -> nn.Module:
+    """Build a teacher or student by name.
+
+    ``pretrained=True`` only works where timm finds the weights locally (a checkpoint or
+    its cache): kdbench never downloads at run time.
+    """
+    if name in models:
+        return models.get(name).obj(num_classes=num_classes, in_chans=in_chans, image_size=image_size,
+                                    pretrained=pretrained)
+    if timm.is_model(name):
+        kwargs = {}
+        if "img_size" in _timm_kwargs(name):
+            kwargs["img_size"] = image_size
+        if not pretrained:
+            return timm.create_model(name, pretrained=False, num_classes=num_classes, in_chans=in_chans, **kwargs)
+        try:
+            with _hub_offline():  # never download at run time: the local Hugging Face cache only
+                return timm.create_model(name, pretrained=True, num_classes=num_classes, in_chans=in_chans, **kwargs)
+        except Exception:
+            raise ConfigError(f"model {name}: no pretrained weights in the local Hugging Face cache; kdbench never "
+                              f"downloads: drop --teacher-pretrained to train the teacher with kdbench, or pass "
+                              f"--teacher-checkpoint FILE") from None
+    raise UnknownNameError(unknown_message("model", name, models.names()) +
+                           "; any timm model name also works (see timm.list_models())")
+
+
+@contextlib.contextmanager
+def _hub_offline():
+    """Switch huggingface_hub to offline mode (its constant is read at call time)."""
+    from huggingface_hub import constants
+
+    before = constants.HF_HUB_OFFLINE
+    constants.HF_HUB_OFFLINE = True
+    try:
+        yield
+    finally:
+        constants.HF_HUB_OFFLINE = before
+
+
+def _timm_kwargs(name: str) -> set[str]:
+    """Vision transformers take the image size as a constructor argument."""
+    return {"img_size"} if any(k in name for k in ("vit", "deit", "swin", "eva", "beit")) else set()
+
+
+def count_params(model: nn.Module) -> int:
+    return sum(p.numel() for p in model.parameters())
+
+
+def load_checkpoint(model: nn.Module, path: str | Path, what: str = "teacher") -> nn.Module:
+    """Load a state_dict saved with torch.save, refusing a mismatched architecture."""
+    path = Path(path)
+    if not path.is_file():
+        raise ConfigError(f"{what} checkpoint {path} does not exist")
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as exc:
+        raise ConfigError(f"{what} checkpoint {path} cannot be read ({type(exc).__name__}); "
+                          f"it must be a state_dict saved with torch.save") from None
+    if isinstance(state, dict) and "state_dict" in state:
+        state = state["state_dict"]
+    try:
+        model.load_state_dict(state)
+    except RuntimeError as exc:
+        first = str(exc).strip().splitlines()
+        detail = first[1].strip() if len(first) > 1 else first[0]
+        raise ConfigError(f"{what} checkpoint {path} does not fit the model (another architecture or class "
+                          f"count?): {detail[:200]}") from None
+    return model

@@ -1,0 +1,1 @@
+"""Predictive, efficiency (parameters, FLOPs, latency) measures of a trained model."""

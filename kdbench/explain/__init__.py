@@ -1,0 +1,1 @@
+"""Explanations: explainers (captum), Quantus metrics configured and guarded, and the explanation stage of a job."""

@@ -1,0 +1,1 @@
+"""Leaderboards from stored rows: tables, rendering (Markdown, LaTeX, HTML, CSV, JSON), plots, figures, summary."""

@@ -1,0 +1,136 @@
+"""Running a plan: check, lock, skip what is done, run the jobs, write every row once.
+
+The run is a short sequence: validate names and options, load every dataset and run the
+pre-flight checks (bad input costs nothing), take the output folder's lock, read the
+rows already there (a re-run skips finished jobs, a killed run resumes), then hand the
+remaining jobs to an executor: here, one after the other (local), or as Ray tasks
+(:mod:`kdbench.run.ray_executor`). Both executors run the same
+:class:`~kdbench.run.steps.JobSteps`; this process stays the single writer of
+runs.jsonl. A job that raises is a failed row and the run goes on.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from kdbench.config.benchmark import Benchmark
+from kdbench.config.plan import Job, make_plan
+from kdbench.config.preflight import preflight, validate
+from kdbench.errors import ConfigError, KdbenchError
+from kdbench.plugins import Plugins
+from kdbench.run import interrupts
+from kdbench.run.lock import RunLock
+from kdbench.run.progress import Reporter
+from kdbench.run.results import RunsWriter, finished_hashes, read_rows
+from kdbench.run.steps import JobSteps
+from kdbench.run.store import ArtifactStore
+
+
+class _WriteError(KdbenchError):
+    """runs.jsonl cannot be written: stop the run (exit 2); it is not a job's fault."""
+
+
+@dataclass
+class RunSummary:
+    out_dir: Path
+    rows: list[dict] = field(default_factory=list)
+    skipped: int = 0
+    failed: int = 0
+    teachers_trained: int = 0
+    warnings: list[str] = field(default_factory=list)
+
+
+class Runner:
+    """Runs one benchmark into ``out_dir``; the single writer of its runs.jsonl."""
+
+    def __init__(self, bench: Benchmark, plugins: Plugins, out_dir: str | Path, *,
+                 store: ArtifactStore | None = None, reporter: Reporter | None = None,
+                 force: bool = False, retry_failed: bool = False, executor: str = "local",
+                 ray_address: str | None = None, ray_cpus_per_task: int = 1, plugin_modules=()):
+        if executor not in ("local", "ray"):
+            raise ConfigError(f"--executor {executor!r} is not known; use local or ray")
+        self.bench = bench
+        self.plugins = plugins
+        self.out_dir = Path(out_dir)
+        self.reporter = reporter or Reporter()
+        self.steps = JobSteps(bench, plugins, self.out_dir, store, self.reporter)
+        self.store = self.steps.store
+        self.device = self.steps.device
+        self.force = force
+        self.retry_failed = retry_failed
+        self.executor = executor
+        self.ray_address = ray_address
+        self.ray_cpus_per_task = ray_cpus_per_task
+        self.plugin_modules = list(plugin_modules)
+        self.writer = RunsWriter(self.out_dir / "runs.jsonl")
+
+    def run(self) -> RunSummary:
+        validate(self.bench, self.plugins)
+        for spec in self.bench.datasets:  # bad data is bad input: refuse before any training
+            self.steps.dataset(spec)
+        preflight(self.bench, self.plugins, self.steps.datasets)
+        lock = RunLock(self.out_dir).acquire()
+        try:
+            return self._run(lock)
+        finally:
+            lock.release()
+
+    def _run(self, lock: RunLock) -> RunSummary:
+        jobs = make_plan(self.bench)
+        existing, warnings = read_rows(self.writer.path)
+        done = set() if self.force else finished_hashes(existing, include_failed=not self.retry_failed)
+        summary = RunSummary(self.out_dir, warnings=list(warnings) + ([lock.stale_warning] if lock.stale_warning else []))
+        todo = [j for j in jobs if j.config_hash not in done]
+        summary.skipped = len(jobs) - len(todo)
+        if summary.skipped:
+            self.reporter.note(f"resuming: {summary.skipped} of {len(jobs)} jobs already have results in "
+                               f"{self.writer.path}")
+        summary.warnings += self.plugins.notify("on_run_start", settings=dict(self.bench.plugin_settings),
+                                                out_dir=self.out_dir)
+        self.reporter.start(len(todo))
+        if self.executor == "ray":
+            from kdbench.run.ray_executor import run_on_ray
+
+            run_on_ray(self, todo, summary, existing)
+        else:
+            self._run_local(todo, summary, existing)
+        summary.failed = sum(1 for r in summary.rows if r["status"] == "failed")
+        return summary
+
+    def _run_local(self, todo: list[Job], summary: RunSummary, existing: list[dict]) -> None:
+        """The local executor: jobs one after the other, each teacher trained or loaded once."""
+        teachers: dict[tuple, object] = {}
+        for job in todo:
+            interrupts.check()
+            self.reporter.job(job.label, self.bench.epochs)
+            key = (job.dataset, job.teacher, job.seed)
+            try:
+                if key not in teachers:  # the teacher also gives the leaderboard its reference row
+                    done = {r["config_hash"] for r in existing + summary.rows if r.get("status") == "ok"}
+                    result = self.steps.teacher(job, self.steps.dataset(job.dataset), done)
+                    summary.teachers_trained += result.trained_now
+                    for r in result.rows:
+                        self.emit(r, summary)
+                    teachers[key] = result.model
+                rows = self.steps.job_rows(job, teachers[key])
+            except KdbenchError as exc:
+                if isinstance(exc, _WriteError):
+                    raise
+                rows = [self.steps.failed_row(job, exc)]
+            except Exception as exc:  # isolation: one failing teacher never stops the others
+                rows = [self.steps.failed_row(job, exc)]
+            for r in rows:
+                self.emit(r, summary)
+            self.reporter.job_done(rows[0]["status"])
+        interrupts.check()
+
+    def emit(self, row: dict, summary: RunSummary) -> None:
+        """Append one row to runs.jsonl (the only writer) and tell the reporter plugins."""
+        try:
+            self.writer.append(row)
+        except OSError as exc:
+            raise _WriteError(f"cannot write results to {self.writer.path}: {exc.strerror or exc}; the rows written "
+                               f"before are kept, free space or fix permissions and run again to resume") from None
+        summary.rows.append(row)
+        summary.warnings.extend(self.plugins.notify_result(row))

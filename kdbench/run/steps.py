@@ -1,0 +1,194 @@
+"""The stages of one job, shared by both executors: dataset -> teacher -> distil -> evaluate -> explain -> rows.
+
+:class:`JobSteps` holds what a benchmark's jobs share (datasets in memory, plugins, the
+artifact store, the device) and turns one planned job into its result rows. The local
+executor (:mod:`kdbench.run.runner`) calls it in-process; the Ray executor
+(:mod:`kdbench.run.ray_executor`) builds one per worker. Neither executor imports the
+other. A job that raises becomes a failed row (isolation); writing rows is the
+executor's business, never a step's.
+"""
+
+from __future__ import annotations
+
+import traceback
+from dataclasses import dataclass
+from pathlib import Path
+
+from kdbench.config.benchmark import Benchmark
+from kdbench.config.identity import content_hash
+from kdbench.config.plan import Job, teacher_settings
+from kdbench.config.preflight import resolve_device
+from kdbench.data.contract import DatasetBundle, fraction_indices
+from kdbench.distill.methods.scratch import Scratch
+from kdbench.distill.models import count_params, create_model, load_checkpoint
+from kdbench.distill.training import TrainConfig, fit, freeze, seed_everything
+from kdbench.errors import KdbenchError
+from kdbench.evaluate.predictive import (
+    count_flops,
+    cpu_latency_ms,
+    predict_logits,
+    predictive_metrics,
+    probabilities,
+)
+from kdbench.explain.explainers.featuremaps import stage_maps
+from kdbench.explain.scoring import FIGURE_IMAGES, explain_model, xai_subset
+from kdbench.plugins import Plugins
+from kdbench.run.loading import load_dataset
+from kdbench.run.progress import Reporter
+from kdbench.run.results import TrainingLog, now, versions
+from kdbench.run.store import ArtifactStore
+
+BASE_ROW_KEYS = ("dataset", "teacher", "student", "method", "seed", "fraction", "config_hash", "epochs",
+                      "device", "timestamp", "kdbench_version", "torch_version", "timm_version", "quantus_version",
+                      "captum_version", "python_version")
+
+
+@dataclass
+class TeacherResult:
+    model: object
+    trained_now: bool
+    rows: list[dict]
+
+
+class JobSteps:
+    """Everything a job needs, and the job itself as a short sequence of stage calls."""
+
+    def __init__(self, bench: Benchmark, plugins: Plugins, out_dir: str | Path, store: ArtifactStore | None = None,
+                 reporter: Reporter | None = None):
+        self.bench = bench
+        self.plugins = plugins
+        self.out_dir = Path(out_dir)
+        self.store = store or ArtifactStore()
+        self.reporter = reporter or Reporter()
+        self.device = resolve_device(bench.device)
+        self.versions = versions()
+        self.datasets: dict[str, DatasetBundle] = {}
+        self.explainers = [plugins.explainers.get(n) for n in bench.explainers]
+        self.xai_metrics = [c.obj for c in plugins.metrics if c.obj.profile in ("default", bench.xai_profile)]
+
+    def dataset(self, spec: str) -> DatasetBundle:
+        if spec not in self.datasets:
+            self.datasets[spec] = load_dataset(spec, self.bench, self.plugins)
+        return self.datasets[spec]
+
+    def job_rows(self, job: Job, teacher) -> list[dict]:
+        """The rows of one student job; an exception becomes a failed row (isolation)."""
+        try:
+            return self.student_job(job, self.dataset(job.dataset), teacher)
+        except Exception as exc:  # one failing job never stops the others
+            return [self.failed_row(job, exc)]
+
+    def failed_row(self, job: Job, exc: BaseException) -> dict:
+        message = f"{type(exc).__name__}: {exc}"
+        if not isinstance(exc, KdbenchError) and exc.__traceback__ is not None:
+            last = traceback.extract_tb(exc.__traceback__)[-1]
+            message += f" at {Path(last.filename).name}:{last.lineno}"
+        return dict(self.base_row(job), status="failed", error=message)
+
+    def base_row(self, job: Job) -> dict:
+        """The identity of a job's rows: the columns every row of it carries."""
+        return {
+            "kind": "predictive", "dataset": job.dataset, "teacher": job.teacher, "student": job.student,
+            "method": job.method, "seed": job.seed, "fraction": job.fraction, "explainer": None,
+            "status": "ok", "error": None, "config_hash": job.config_hash, "epochs": self.bench.epochs,
+            "method_options": dict(job.options), "device": self.device, "timestamp": now(), **self.versions,
+        }
+
+    def teacher(self, job: Job, bundle: DatasetBundle, done_hashes: set[str]) -> "TeacherResult":
+        """Train (or load from the cache) the teacher of this dataset and seed.
+
+        Its reference rows (predictive and explanation) are returned unless ``done_hashes``
+        already holds its config hash; the caller writes them.
+        """
+        info = bundle.info
+        settings = teacher_settings(self.bench, job.dataset, job.teacher, job.seed)
+        key = content_hash(settings)
+        seed_everything(job.seed)
+        model = create_model(job.teacher, self.plugins.models, num_classes=info.num_classes,
+                             in_chans=info.in_chans, image_size=info.image_size,
+                             pretrained=self.bench.teacher_pretrained and not self.bench.teacher_checkpoint)
+        trained_now, seconds = False, 0.0
+        if self.bench.teacher_checkpoint:
+            load_checkpoint(model, self.bench.teacher_checkpoint)
+        else:
+            cached = self.store.load("teachers", key)
+            if cached is not None:
+                model.load_state_dict(cached[0])
+            else:
+                self.reporter.job(f"teacher {job.teacher} on {job.dataset} seed={job.seed}", self.bench.teacher_epochs)
+                trainer = Scratch(model, None, info)
+                cfg = TrainConfig(epochs=self.bench.teacher_epochs, batch_size=self.bench.batch_size,
+                                  lr=self.bench.lr, device=self.device, seed=job.seed, augment=self.bench.augment,
+                              amp=self.bench.amp)
+                log = TrainingLog(self.out_dir / "logs" / f"teacher-{key}.jsonl")
+                result = fit(trainer, bundle.train, bundle.val, cfg,
+                             on_epoch=lambda e, r: (self.reporter.epoch(e + 1, r), log.write(r)))
+                seconds = result.seconds
+                self.store.save("teachers", key, model.state_dict(),
+                                {"settings": settings, "best_epoch": result.best_epoch, "val": result.best_val})
+                trained_now = True
+                self.reporter.job(job.label, self.bench.epochs)
+        model = freeze(model.to(self.device))
+        rows = []
+        if key not in done_hashes:
+            row = dict(self.base_row(job), method="teacher", student=job.teacher, fraction=1.0, config_hash=key,
+                       epochs=self.bench.teacher_epochs, method_options={}, teacher_cached=not trained_now)
+            row.update(self.evaluate(model, bundle, info.task))
+            row["train_seconds"] = seconds
+            row["checkpoint"] = self.bench.teacher_checkpoint or str(self.store.paths("teachers", key)[0])
+            rows = [row] + self.explain(model, bundle, row, f"teacher {job.teacher}")
+        return TeacherResult(model, trained_now, rows)
+
+    def evaluate(self, model, bundle: DatasetBundle, task: str) -> dict:
+        logits = predict_logits(model, bundle.test.x, device=self.device)
+        metrics = predictive_metrics(probabilities(logits, task), bundle.test.y.numpy(), task)
+        example = bundle.test.x[:1]
+        metrics["params"] = count_params(model)
+        metrics["flops"] = count_flops(model, example.to(self.device))
+        metrics["latency_ms"] = cpu_latency_ms(model, example)
+        return metrics
+
+    def student_job(self, job: Job, bundle: DatasetBundle, teacher) -> list[dict]:
+        """Distil, evaluate, explain: the rows of one student job."""
+        info = bundle.info
+        seed_everything(job.seed)
+        student = create_model(job.student, self.plugins.models, num_classes=info.num_classes,
+                               in_chans=info.in_chans, image_size=info.image_size)
+        cls = self.plugins.methods.get(job.method).obj
+        method = cls(student, teacher if cls.uses_teacher else None, info, **job.options)
+        try:
+            idx = fraction_indices(bundle.train.y, info.task, job.fraction, job.seed)
+            cfg = TrainConfig(epochs=self.bench.epochs, batch_size=self.bench.batch_size, lr=self.bench.lr,
+                              device=self.device, seed=job.seed, augment=self.bench.augment,
+                              amp=self.bench.amp)
+            log = TrainingLog(self.out_dir / "logs" / f"{job.config_hash}.jsonl")
+            result = fit(method, bundle.train.subset(idx), bundle.val, cfg,
+                         on_epoch=lambda e, r: (self.reporter.epoch(e + 1, r), log.write(r)))
+        finally:
+            method.release()
+        model = method.deployable().eval()
+        checkpoint = self.store.save("students", job.config_hash, model.state_dict(),
+                                     {"job": job.label, "best_epoch": result.best_epoch})
+        row = self.base_row(job)
+        row["checkpoint"] = str(checkpoint)
+        row.update(self.evaluate(model, bundle, info.task))
+        row.update(train_seconds=result.seconds, best_epoch=result.best_epoch, train_images=len(idx))
+        label = f"{job.student} {job.method}" + (f" f={job.fraction:g}" if len(self.bench.fractions) > 1 else "")
+        return [row] + self.explain(model, bundle, row, label, first_seed=job.seed == self.bench.seeds[0])
+
+    def explain(self, model, bundle: DatasetBundle, row: dict, label: str, first_seed: bool = True) -> list[dict]:
+        """Explanation rows of one model; its maps are stored for the figure (first seed only)."""
+        if not self.explainers:
+            return []
+        self.reporter.note(f"  explaining {label} with {', '.join(c.name for c in self.explainers)}")
+        done = explain_model(model, bundle, self.explainers, self.xai_metrics, self.bench.xai_samples, self.device)
+        if first_seed:
+            if done.maps:  # kept with the checkpoints, so any later run can redraw the whole figure
+                self.store.save_arrays("maps", row["config_hash"], done.maps)
+            if self.bench.featuremap_figures and "featuremaps" in self.bench.explainers:
+                idx = xai_subset(bundle, self.bench.xai_samples)[:FIGURE_IMAGES]
+                names, maps = stage_maps(model, bundle.test.x[idx].to(self.device))
+                self.store.save_arrays("featuremaps", row["config_hash"],
+                                       {f"{i:02d} {n}": maps[:, i].cpu().numpy() for i, n in enumerate(names)})
+        keep = {k: row[k] for k in BASE_ROW_KEYS}
+        return [dict(keep, **r) for r in done.rows]
