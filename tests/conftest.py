@@ -45,3 +45,16 @@ def tiny_pair(tiny_data):
 TINY_RUN = ["--teachers", "tinycnn", "--students", "smallcnn", "--epochs", "1", "--teacher-epochs", "2",
             "--dataset-opt", "synthetic.n_train=96", "--dataset-opt", "synthetic.n_val=48",
             "--dataset-opt", "synthetic.n_test=48", "--quiet"]
+
+
+@pytest.fixture(scope="session")
+def trained_smallcnn():
+    """(data, model): a two-stage CNN trained for 4 epochs on 600 synthetic images (about 10 s), shared."""
+    from kdbench.distill.methods.scratch import Scratch
+    from kdbench.distill.training import TrainConfig, fit
+
+    data = synthetic(n_train=600, n_val=100, n_test=120)
+    torch.manual_seed(0)
+    model = TinyCNN(3, 3, widths=(16, 32))
+    fit(Scratch(model, None, data.info), data.train, data.val, TrainConfig(epochs=4, lr=3e-3))
+    return data, model.eval()

@@ -5,11 +5,8 @@ import numpy as np
 import pytest
 import torch
 
-from kdbench.builtins.datasets import synthetic
 from kdbench.builtins.models import TinyCNN
 from kdbench.distill.methods.medtex import MedTex
-from kdbench.distill.methods.scratch import Scratch
-from kdbench.distill.training import TrainConfig, fit
 from kdbench.errors import NotApplicableError
 from kdbench.explain.explainers import (
     featuremaps,
@@ -28,13 +25,8 @@ BY_NAME = {m.name: m for m in DEFAULT_METRICS + FULL_METRICS}
 
 
 @pytest.fixture(scope="module")
-def trained():
-    """A TinyCNN trained for a few epochs on 600 synthetic images (about 10 s)."""
-    data = synthetic(n_train=600, n_val=100, n_test=120)
-    torch.manual_seed(0)
-    model = TinyCNN(3, 3, widths=(16, 32))
-    fit(Scratch(model, None, data.info), data.train, data.val, TrainConfig(epochs=4, lr=3e-3))
-    return data, model.eval()
+def trained(trained_smallcnn):
+    return trained_smallcnn
 
 
 @pytest.mark.parametrize("explain", ALL, ids=lambda f: f.__name__)

@@ -13,10 +13,7 @@ import numpy as np
 import pytest
 import torch
 
-from kdbench.builtins.datasets import synthetic
 from kdbench.builtins.models import TinyCNN
-from kdbench.distill.methods.scratch import Scratch
-from kdbench.distill.training import TrainConfig, fit
 from kdbench.explain.explainers import gradcam, integrated_gradients, random_map
 from kdbench.explain.metrics import DEFAULT_METRICS, FULL_METRICS
 from kdbench.explain.scoring import explain_model
@@ -29,11 +26,8 @@ EXPLAINERS = [Component("explainers", "gradcam", gradcam),
 
 
 @pytest.fixture(scope="module")
-def scores():
-    data = synthetic(n_train=600, n_val=100, n_test=120)
-    torch.manual_seed(0)
-    trained = TinyCNN(3, 3, widths=(16, 32))
-    fit(Scratch(trained, None, data.info), data.train, data.val, TrainConfig(epochs=4, lr=3e-3))
+def scores(trained_smallcnn):
+    data, trained = trained_smallcnn
     torch.manual_seed(0)
     untrained = TinyCNN(3, 3, widths=(16, 32)).eval()
     out = {}
