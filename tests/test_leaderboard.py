@@ -146,3 +146,13 @@ def test_publishing_the_same_rows_twice_writes_identical_files(rows, tmp_path):
     publish(rows, second, benchmark="demo")
     assert any(n.endswith(".svg") for n in names) and any(n.endswith(".png") for n in names)
     assert [n for n in names if (first / n).read_bytes() != (second / n).read_bytes()] == []
+
+
+def test_one_seed_with_several_fractions_gives_a_less_data_table():
+    """One seed: every std is NaN; the table must still have both fractions (it crashed in pivot_table)."""
+    rs = [row("teacher", 0, 0.99)] + [row(m, 0, a, fraction=f) for m, a in (("scratch", 0.6), ("hinton", 0.7))
+                                      for f in (0.5, 1.0)]
+    t = frame(rs)["fractions"]
+    assert t.metrics == ["accuracy@0.5", "accuracy@1"]
+    f = t.frame.set_index("method")
+    assert f.loc["hinton", "accuracy@0.5_mean"] == 0.7 and np.isnan(f.loc["hinton", "accuracy@0.5_std"])

@@ -227,7 +227,8 @@ def fraction_table(rows: list[dict], metric: str = "accuracy") -> Table | None:
     agg = aggregate(df, GROUP, [metric])
     fractions = sorted(agg["fraction"].unique())
     wide = agg.pivot_table(index=["dataset", "teacher", "student", "method"], columns="fraction",
-                           values=[f"{metric}_mean", f"{metric}_std", "n"], aggfunc="first")
+                           values=[f"{metric}_mean", f"{metric}_std", "n"], aggfunc="first",
+                           dropna=False)  # one seed: every std is NaN, and the columns must stay
     frame = pd.DataFrame(index=wide.index)
     specs = {}
     for f in fractions:
