@@ -205,6 +205,16 @@ BAD_INPUTS = [
     ("plugin fails to import", lambda t: ["--plugin", _broken_plugin(t)], "--plugin kdb_broken2: cannot import it"),
     ("duplicate name", lambda t: ["--plugin", _dup_plugin(t)], "'fitnets' is registered twice"),
     ("unwritable output", lambda t: ["--out", str(_file_as_dir(t))], "cannot create output directory"),
+    ("negative batch size", lambda t: ["--batch-size", "-4"], "--batch-size -4 must be at least 1"),
+    ("zero batch size", lambda t: ["--batch-size", "0"], "--batch-size 0 must be at least 1"),
+    ("negative lr", lambda t: ["--lr", "-1"], "--lr -1.0 must be a positive finite number"),
+    ("nan lr", lambda t: ["--lr", "nan"], "--lr nan must be a positive finite number"),
+    ("no xai samples", lambda t: ["--xai-samples", "0"], "--xai-samples 0 must be at least 1"),
+    ("duplicate seed", lambda t: ["--seeds", "0,0"], "--seeds lists 0 twice"),
+    ("duplicate fraction", lambda t: ["--fractions", "0.5,1,0.5"], "--fractions lists 0.5 twice"),
+    ("negative temperature", lambda t: ["--method-opt", "hinton.T=-2"], "hinton: T=-2.0 must be > 0"),
+    ("zero explanation weight", lambda t: ["--methods", "e2kd", "--method-opt", "e2kd.lam=0"],
+     "e2kd: lam=0.0 must be > 0 (lam=0 is hinton)"),
 ]
 
 

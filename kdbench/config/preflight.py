@@ -6,6 +6,7 @@ one line (exit 2) instead of as a failed row for every job.
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 
 import timm
@@ -55,6 +56,18 @@ def validate(bench: Benchmark, plugins: Plugins) -> None:
         raise ConfigError(f"teacher checkpoint {bench.teacher_checkpoint} does not exist")
     if bench.epochs < 1 or bench.teacher_epochs < 1:
         raise ConfigError("epochs must be at least 1")
+    if bench.batch_size < 1:
+        raise ConfigError(f"--batch-size {bench.batch_size} must be at least 1")
+    if not (math.isfinite(bench.lr) and bench.lr > 0):
+        raise ConfigError(f"--lr {bench.lr} must be a positive finite number, e.g. 2e-3")
+    if bench.xai_samples < 1:
+        raise ConfigError(f"--xai-samples {bench.xai_samples} must be at least 1")
+    for flag, values in (("--datasets", bench.datasets), ("--teachers", bench.teachers), ("--students", bench.students),
+                         ("--methods", bench.methods), ("--explainers", bench.explainers), ("--seeds", bench.seeds),
+                         ("--fractions", bench.fractions)):
+        seen = [v for i, v in enumerate(values) if v in values[:i]]
+        if seen:
+            raise ConfigError(f"{flag} lists {seen[0]} twice; every job would run twice, list it once")
 
 
 def preflight(bench: Benchmark, plugins: Plugins, datasets: dict[str, DatasetBundle]) -> None:
