@@ -105,16 +105,16 @@ def test_a_live_lock_refuses_a_second_writer_and_a_stale_one_is_replaced(tmp_pat
 def test_disk_full_is_one_line_and_keeps_the_rows_already_written(tmp_path, monkeypatch, capsys):
     from kdbench.run import results
 
-    real = results.RunsWriter.append
+    real = results.RunsWriter.append_many
     calls = {"n": 0}
 
-    def append(self, row):
+    def append_many(self, rows):
         calls["n"] += 1
         if calls["n"] == 2:
             raise OSError(errno.ENOSPC, "No space left on device")
-        return real(self, row)
+        return real(self, rows)
 
-    monkeypatch.setattr(results.RunsWriter, "append", append)
+    monkeypatch.setattr(results.RunsWriter, "append_many", append_many)
     code = main(["run", "--methods", "hinton", "--out", str(tmp_path), *TINY_RUN])
     err = capsys.readouterr().err
     assert code == 2 and "No space left on device; the rows written before are kept" in err
@@ -268,3 +268,23 @@ def test_an_interrupt_swallowed_on_the_way_still_stops_the_run_at_the_next_job()
     interrupts.install()
     interrupts.check()  # a new run starts with no pending request
     interrupts.restore(previous)
+
+
+def test_a_jobs_rows_land_together_even_if_a_reporter_dies_on_the_first(tmp_path, monkeypatch):
+    """A job counts as done once its predictive row exists, so its explanation rows must be there too."""
+    from kdbench.plugins import Plugins
+
+    def die(self, row):
+        raise KeyboardInterrupt  # a reporter plugin that takes the process down mid-job
+
+    monkeypatch.setattr(Plugins, "notify_result", die)
+    out = tmp_path / "out"
+    code = main(["run", "--methods", "hinton", *TINY_RUN, "--explainers", "random,saliency", "--xai-samples", "8",
+                 "--out", str(out)])
+    assert code == 130  # interrupted
+    rows = [json.loads(line) for line in (out / "runs.jsonl").read_text().splitlines()]
+    done = {r["config_hash"] for r in rows if r["kind"] == "predictive"}
+    assert done  # the teacher's rows were written before the reporter died
+    for h in done:
+        assert sorted(r["explainer"] for r in rows if r["config_hash"] == h and r["kind"] == "explanation") == \
+            ["random", "saliency"]

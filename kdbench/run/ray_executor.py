@@ -116,7 +116,6 @@ def run_on_ray(runner, todo: list[Job], summary, existing: list[dict]) -> None:
             summary.teachers_trained += trained_now
         else:
             rows = value
-        for r in rows:
-            runner.emit(r, summary)
+        runner.emit(rows, summary)
         if kind == "student":
             runner.reporter.job_done(rows[0]["status"] if rows else "failed")

@@ -110,8 +110,7 @@ class Runner:
                     done = {r["config_hash"] for r in existing + summary.rows if r.get("status") == "ok"}
                     result = self.steps.teacher(job, self.steps.dataset(job.dataset), done)
                     summary.teachers_trained += result.trained_now
-                    for r in result.rows:
-                        self.emit(r, summary)
+                    self.emit(result.rows, summary)
                     teachers[key] = result.model
                 rows = self.steps.job_rows(job, teachers[key])
             except KdbenchError as exc:
@@ -120,17 +119,17 @@ class Runner:
                 rows = [self.steps.failed_row(job, exc)]
             except Exception as exc:  # isolation: one failing teacher never stops the others
                 rows = [self.steps.failed_row(job, exc)]
-            for r in rows:
-                self.emit(r, summary)
+            self.emit(rows, summary)
             self.reporter.job_done(rows[0]["status"])
         interrupts.check()
 
-    def emit(self, row: dict, summary: RunSummary) -> None:
-        """Append one row to runs.jsonl (the only writer) and tell the reporter plugins."""
+    def emit(self, rows: list[dict], summary: RunSummary) -> None:
+        """Append one job's rows to runs.jsonl together (the only writer), then tell the reporter plugins."""
         try:
-            self.writer.append(row)
+            self.writer.append_many(rows)
         except OSError as exc:
             raise _WriteError(f"cannot write results to {self.writer.path}: {exc.strerror or exc}; the rows written "
                                f"before are kept, free space or fix permissions and run again to resume") from None
-        summary.rows.append(row)
-        summary.warnings.extend(self.plugins.notify_result(row))
+        summary.rows.extend(rows)
+        for row in rows:
+            summary.warnings.extend(self.plugins.notify_result(row))
