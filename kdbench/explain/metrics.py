@@ -34,6 +34,7 @@ decides, and why (each point was measured or read in Quantus 0.6.0's code):
 
 from __future__ import annotations
 
+import inspect
 import math
 import warnings
 from dataclasses import dataclass, field
@@ -83,10 +84,9 @@ class XaiMetric:
         return f"{self.name} {arrow}" + (f" ({extra})" if extra else "")
 
     def make(self, size: int, num_classes: int, channels: int):
-        try:
-            return self.build(size, num_classes, channels)
-        except TypeError:
-            return self.build(size, num_classes)
+        """The Quantus metric for this image; a two-argument ``build`` (older plugins) gets no channel count."""
+        takes_channels = len(inspect.signature(self.build).parameters) >= 3
+        return self.build(size, num_classes, channels) if takes_channels else self.build(size, num_classes)
 
 
 def per_image_max(a: np.ndarray, **kwargs) -> np.ndarray:

@@ -96,7 +96,7 @@ def explain_model(model, bundle: DatasetBundle, explainers: list[Component], met
             except Exception as exc:  # a metric bug is recorded, never a crash of the run
                 value, note = np.full(len(idx), np.nan), f"{type(exc).__name__}: {exc}"
             scores.setdefault(comp.name, {})[metric.name] = value
-            finite = value[np.isfinite(value)] if isinstance(value, np.ndarray) else np.array([value])
+            finite = value[np.isfinite(value)]
             row[metric.name] = float(finite.mean()) if finite.size else math.nan
             if note:
                 notes.append(f"{metric.name}: {note}")

@@ -55,8 +55,6 @@ class Runner:
         self.out_dir = Path(out_dir)
         self.reporter = reporter or Reporter()
         self.steps = JobSteps(bench, plugins, self.out_dir, store, self.reporter)
-        self.store = self.steps.store
-        self.device = self.steps.device
         self.force = force
         self.retry_failed = retry_failed
         self.executor = executor
@@ -64,6 +62,14 @@ class Runner:
         self.ray_cpus_per_task = ray_cpus_per_task
         self.plugin_modules = list(plugin_modules)
         self.writer = RunsWriter(self.out_dir / "runs.jsonl")
+
+    @property
+    def store(self) -> ArtifactStore:
+        return self.steps.store
+
+    @property
+    def device(self) -> str:
+        return self.steps.device
 
     def run(self) -> RunSummary:
         validate(self.bench, self.plugins)

@@ -197,16 +197,17 @@ class MedTex(Distiller):
         mask = self.explainer(x)
         masked = self.model.masked(x, mask)
         logits = self.student(masked)
-        ce = task_loss(logits, hard_targets(t_logits, self.task), self.task)
+        o = self.opts
+        teacher_says = hard_targets(t_logits, self.task)
+        ce = task_loss(logits, teacher_says, self.task)
         vid = sum(adapter(as_map(self._s_tap[s], self.student), as_map(self._t_tap[t], self.teacher))
                   for adapter, (s, t) in zip(self.vid, self.pairs))
-        budget = area_budget(mask, self.opts["keep"])
-        o = self.opts
+        budget = area_budget(mask, o["keep"])
         loss = ce + o["vid_weight"] * vid + o["budget_weight"] * budget
         out = {"logits": logits, "task": ce, "vid": vid, "budget": budget, "mask_mean": mask.mean().detach()}
         if o["preserve_weight"] > 0:
             kept = self.teacher(masked)  # frozen teacher: the gradient reaches the explainer only
-            out["preserve"] = task_loss(kept, hard_targets(t_logits, self.task), self.task)
+            out["preserve"] = task_loss(kept, teacher_says, self.task)
             loss = loss + o["preserve_weight"] * out["preserve"]
         if o["mask_l1"] > 0:
             out["mask_l1"] = mask.mean()
