@@ -4,8 +4,8 @@ Each job carries a ``config_hash`` of everything that determines its result, so 
 recognises finished jobs and a merge of result sets can tell when two rows of the same
 job were produced under different settings.
 
-Where files live is not part of that identity: the data root is left out and a teacher
-checkpoint counts by its content. The same benchmark run from another checkout, or with
+Where files live is not part of that identity: the data root is left out, the data
+count by a fingerprint of what was loaded and a teacher checkpoint by its content. The same benchmark run from another checkout, or with
 the data moved, finds its published rows and cached artifacts instead of redoing them.
 """
 
@@ -63,23 +63,26 @@ def checkpoint_identity(path: str) -> str:
         return path
 
 
-def teacher_settings(bench: Benchmark, dataset: str, teacher: str, seed: int) -> dict:
+def teacher_settings(bench: Benchmark, dataset: str, teacher: str, seed: int, data: str = "") -> dict:
+    """What determines a teacher; ``data`` is the loaded dataset's fingerprint (its content, not its path)."""
     return {
-        "dataset": dataset, "dataset_options": bench.dataset_options.get(dataset_name(dataset), {}),
+        "dataset": dataset, "data": data, "dataset_options": bench.dataset_options.get(dataset_name(dataset), {}),
         "teacher": teacher, "seed": seed, "epochs": bench.teacher_epochs, "batch_size": bench.batch_size,
         "lr": bench.lr, "checkpoint": checkpoint_identity(bench.teacher_checkpoint),
         "pretrained": bench.teacher_pretrained, "augment": bench.augment, "code": TRAINING_CODE_VERSION,
     }
 
 
-def make_plan(bench: Benchmark) -> list[Job]:
+def make_plan(bench: Benchmark, fingerprints: dict[str, str] | None = None) -> list[Job]:
+    """Every job with its config hash; ``fingerprints`` maps each dataset spec to the loaded data's fingerprint."""
+    fingerprints = fingerprints or {}
     jobs = []
     for dataset, teacher, student, method, seed, fraction in itertools.product(
         bench.datasets, bench.teachers, bench.students, bench.all_methods(), bench.seeds, bench.fractions
     ):
         options = dict(bench.method_options.get(method, {}))
         settings = {
-            "teacher": teacher_settings(bench, dataset, teacher, seed), "student": student, "method": method,
+            "teacher": teacher_settings(bench, dataset, teacher, seed, fingerprints.get(dataset, "")), "student": student, "method": method,
             "options": options, "fraction": fraction, "epochs": bench.epochs, "xai_samples": bench.xai_samples,
             "explainers": sorted(bench.explainers), "xai_profile": bench.xai_profile, "augment": bench.augment,
             "batch_size": bench.batch_size, "lr": bench.lr, "amp": bench.amp, "kdbench": __version__,

@@ -8,6 +8,7 @@ localisation metrics.
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass, field, replace
 
 import numpy as np
@@ -58,6 +59,31 @@ class DatasetBundle:
     val: Split
     test: Split
     options: dict = field(default_factory=dict)
+    _fingerprint: str = field(default="", repr=False, compare=False)
+
+    @property
+    def fingerprint(self) -> str:
+        """A SHA-256 of the data actually loaded (every split's images, labels and masks, and the metadata).
+
+        Teachers and jobs are keyed by it, so a cached teacher is never reused after the
+        data changed under the same file name (relabelled, re-exported, another version).
+        Computed once per bundle: about a second per 100 MB of images.
+        """
+        if not self._fingerprint:
+            h = hashlib.sha256()
+            info = self.info
+            h.update(repr((info.name, info.task, info.class_names, info.in_chans, info.image_size,
+                           info.has_masks)).encode())
+            for name in ("train", "val", "test"):
+                split = getattr(self, name)
+                for part, tensor in (("x", split.x), ("y", split.y), ("masks", split.masks)):
+                    h.update(f"{name}.{part}".encode())
+                    if tensor is not None:
+                        t = tensor.detach().cpu().contiguous()
+                        h.update(f"{t.dtype}{tuple(t.shape)}".encode())
+                        h.update(t.numpy().tobytes() if t.dtype != torch.bfloat16 else t.float().numpy().tobytes())
+            self._fingerprint = h.hexdigest()[:16]
+        return self._fingerprint
 
 
 def standardise(info: DatasetInfo, train: Split, val: Split, test: Split, options=None) -> DatasetBundle:
