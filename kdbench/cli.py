@@ -14,7 +14,7 @@ from pathlib import Path
 from rich.console import Console
 
 from kdbench.config.benchmark import Benchmark, apply, load_toml, parse_assignments
-from kdbench.errors import KdbenchError
+from kdbench.errors import KdbenchError, storage_failure
 from kdbench.run import interrupts
 
 
@@ -134,7 +134,12 @@ def cmd_run(args, console: Console) -> int:
     rows, warnings = read_rows(out / "runs.jsonl")
     for w in summary.warnings:
         console.print(f"[yellow]warning:[/] {w}")
-    published = publish(rows, out, benchmark=bench.name)
+    try:
+        published = publish(rows, out, benchmark=bench.name)
+    except OSError as exc:  # the rows are safe in runs.jsonl; only the tables could not be written
+        raise storage_failure(exc) or KdbenchError(
+            f"cannot write the tables to {out}: {exc.strerror or exc}; the rows in runs.jsonl are kept, "
+            f"fix it and run `kdbench leaderboard {out}`") from None
     try:  # tables first: a figure problem must never cost the results
         published.paths += write_run_figures(bench, rows, runner.store, runner.steps.dataset, out)
     except Exception as exc:

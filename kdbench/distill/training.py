@@ -35,6 +35,20 @@ class NonFiniteLossError(KdbenchError):
     """The loss became NaN or inf: recorded as a failed job."""
 
 
+class DivergedError(KdbenchError):
+    """The loss grew far beyond where it started without becoming NaN: recorded as a failed job.
+
+    A learning rate that is far too high can throw the weights to where the loss is
+    1e12 yet finite; the best-validation epoch would then be an untrained model reported
+    as ``ok``.
+    """
+
+
+#: A step's loss above this multiple of the first step's loss (floored at 1) is divergence.
+#: Honest training only lowers the loss; DKD's warm-up ramp adds at most ~10x.
+DIVERGENCE_FACTOR = 1e3
+
+
 @dataclass
 class TrainConfig:
     epochs: int = 8
@@ -109,6 +123,7 @@ def fit(method: Distiller, train: Split, val: Split, cfg: TrainConfig,
     best_state, best_val, best_epoch, history = None, -math.inf, -1, []
     start = time.perf_counter()
     step = 0
+    first_loss: float | None = None
     checked: set[str] = set()  # loss terms proven to move the student (see methods.term_check)
     for epoch in range(cfg.epochs):
         method.train()
@@ -121,9 +136,15 @@ def fit(method: Distiller, train: Split, val: Split, cfg: TrainConfig,
             with torch.autocast(device.type, dtype=amp_dtype, enabled=use_amp):
                 out = method(xb, y_all[idx])
             loss = out["loss"].float()
-            if not torch.isfinite(loss):
-                raise NonFiniteLossError(f"loss became {loss.item()} at epoch {epoch + 1}, step {step + 1}; "
+            value = float(loss.detach())
+            if not math.isfinite(value):
+                raise NonFiniteLossError(f"loss became {value} at epoch {epoch + 1}, step {step + 1}; "
                                          f"lower the learning rate or check the method's options")
+            first_loss = value if first_loss is None else first_loss
+            if value > DIVERGENCE_FACTOR * max(first_loss, 1.0):
+                raise DivergedError(f"training diverged: loss {value:.3g} at epoch {epoch + 1}, step {step + 1} is "
+                                    f"over {DIVERGENCE_FACTOR:g}x the first step's {first_loss:.3g}; "
+                                    f"lower the learning rate (--lr)")
             opt.zero_grad(set_to_none=True)
             scaler.scale(loss).backward()
             scaler.step(opt)

@@ -7,6 +7,7 @@ from pathlib import Path
 
 from kdbench.report.leaderboard import Table, build_tables, resolve_conflicts
 from kdbench.report.render import FORMATS, write_tables
+from kdbench.run.outdir import refuse_links_inside
 
 
 @dataclass
@@ -20,6 +21,7 @@ class Published:
 def publish(rows: list[dict], out_dir: str | Path, *, benchmark: str = "", formats=FORMATS, metrics=None,
             sort: str | None = None, plots: bool = True) -> Published:
     out_dir = Path(out_dir)
+    refuse_links_inside(out_dir)  # tables are written by name: never through a planted link
     clean, conflicts = resolve_conflicts(rows)
     tables, _ = build_tables(clean, metrics, sort)
     result = Published(tables, conflicts=conflicts)

@@ -17,18 +17,19 @@ from pathlib import Path
 from kdbench.config.benchmark import Benchmark
 from kdbench.config.plan import Job, make_plan
 from kdbench.config.preflight import preflight, validate
-from kdbench.errors import ConfigError, KdbenchError
+from kdbench.errors import ConfigError, KdbenchError, StorageError, storage_failure
 from kdbench.plugins import Plugins
 from kdbench.run import interrupts
 from kdbench.run.lock import RunLock
+from kdbench.run.outdir import refuse_links_inside
 from kdbench.run.progress import Reporter
 from kdbench.run.results import RunsWriter, finished_hashes, read_rows
 from kdbench.run.steps import JobSteps
 from kdbench.run.store import ArtifactStore
 
 
-class _WriteError(KdbenchError):
-    """runs.jsonl cannot be written: stop the run (exit 2); it is not a job's fault."""
+class TeacherFailedError(KdbenchError):
+    """A job's teacher failed earlier in this run: the job is failed without training it again."""
 
 
 @dataclass
@@ -76,6 +77,7 @@ class Runner:
         for spec in self.bench.datasets:  # bad data is bad input: refuse before any training
             self.steps.dataset(spec)
         preflight(self.bench, self.plugins, self.steps.datasets)
+        refuse_links_inside(self.out_dir)
         lock = RunLock(self.out_dir).acquire()
         try:
             return self._run(lock)
@@ -83,7 +85,7 @@ class Runner:
             lock.release()
 
     def _run(self, lock: RunLock) -> RunSummary:
-        jobs = make_plan(self.bench)
+        jobs = make_plan(self.bench, self.steps.fingerprints())
         existing, warnings = read_rows(self.writer.path)
         done = set() if self.force else finished_hashes(existing, include_failed=not self.retry_failed)
         summary = RunSummary(self.out_dir, warnings=list(warnings) + ([lock.stale_warning] if lock.stale_warning else []))
@@ -105,25 +107,40 @@ class Runner:
         return summary
 
     def _run_local(self, todo: list[Job], summary: RunSummary, existing: list[dict]) -> None:
-        """The local executor: jobs one after the other, each teacher trained or loaded once."""
+        """The local executor: jobs one after the other, each teacher trained or loaded once.
+
+        A teacher that fails is tried once: its other jobs become failed rows that name
+        the teacher's error instead of training it again for each of them.
+        """
         teachers: dict[tuple, object] = {}
+        teacher_errors: dict[tuple, str] = {}
         for job in todo:
             interrupts.check()
             self.reporter.job(job.label, self.bench.epochs)
             key = (job.dataset, job.teacher, job.seed)
             try:
+                if key in teacher_errors:
+                    raise TeacherFailedError(teacher_errors[key])
                 if key not in teachers:  # the teacher also gives the leaderboard its reference row
                     done = {r["config_hash"] for r in existing + summary.rows if r.get("status") == "ok"}
-                    result = self.steps.teacher(job, self.steps.dataset(job.dataset), done)
+                    try:
+                        result = self.steps.teacher(job, self.steps.dataset(job.dataset), done)
+                    except Exception as exc:
+                        if storage_failure(exc) is None:
+                            failed = self.steps.failed_row(job, exc)["error"]
+                            teacher_errors[key] = f"teacher {job.teacher} on {job.dataset} seed={job.seed} " \
+                                                  f"failed: {failed}"
+                        raise
                     summary.teachers_trained += result.trained_now
                     self.emit(result.rows, summary)
                     teachers[key] = result.model
                 rows = self.steps.job_rows(job, teachers[key])
-            except KdbenchError as exc:
-                if isinstance(exc, _WriteError):
-                    raise
-                rows = [self.steps.failed_row(job, exc)]
+            except StorageError:
+                raise
             except Exception as exc:  # isolation: one failing teacher never stops the others
+                disk = storage_failure(exc)
+                if disk is not None:  # the disk, not the job: stop the run, record nothing as failed
+                    raise disk from None
                 rows = [self.steps.failed_row(job, exc)]
             self.emit(rows, summary)
             self.reporter.job_done(rows[0]["status"])
@@ -134,7 +151,7 @@ class Runner:
         try:
             self.writer.append_many(rows)
         except OSError as exc:
-            raise _WriteError(f"cannot write results to {self.writer.path}: {exc.strerror or exc}; the rows written "
+            raise StorageError(f"cannot write results to {self.writer.path}: {exc.strerror or exc}; the rows written "
                                f"before are kept, free space or fix permissions and run again to resume") from None
         summary.rows.extend(rows)
         for row in rows:

@@ -22,7 +22,7 @@ from kdbench.data.contract import DatasetBundle, fraction_indices
 from kdbench.distill.methods.scratch import Scratch
 from kdbench.distill.models import count_params, create_model, load_checkpoint
 from kdbench.distill.training import TrainConfig, fit, freeze, seed_everything
-from kdbench.errors import KdbenchError
+from kdbench.errors import KdbenchError, storage_failure
 from kdbench.evaluate.predictive import (
     count_flops,
     cpu_latency_ms,
@@ -71,11 +71,18 @@ class JobSteps:
             self.datasets[spec] = load_dataset(spec, self.bench, self.plugins)
         return self.datasets[spec]
 
+    def fingerprints(self) -> dict[str, str]:
+        """Each loaded dataset's content fingerprint, for the plan's job identities."""
+        return {spec: bundle.fingerprint for spec, bundle in self.datasets.items()}
+
     def job_rows(self, job: Job, teacher) -> list[dict]:
         """The rows of one student job; an exception becomes a failed row (isolation)."""
         try:
             return self.student_job(job, self.dataset(job.dataset), teacher)
         except Exception as exc:  # one failing job never stops the others
+            disk = storage_failure(exc)
+            if disk is not None:  # a full disk is not the job's fault: stop, never record it as failed
+                raise disk from None
             return [self.failed_row(job, exc)]
 
     def failed_row(self, job: Job, exc: BaseException) -> dict:
@@ -101,7 +108,7 @@ class JobSteps:
         already holds its config hash; the caller writes them.
         """
         info = bundle.info
-        settings = teacher_settings(self.bench, job.dataset, job.teacher, job.seed)
+        settings = teacher_settings(self.bench, job.dataset, job.teacher, job.seed, bundle.fingerprint)
         key = content_hash(settings)
         seed_everything(job.seed)
         model = create_model(job.teacher, self.plugins.models, num_classes=info.num_classes,
