@@ -76,12 +76,12 @@ def build_parser() -> argparse.ArgumentParser:
     plugins.add_argument("--verbose", "-v", action="store_true", help="also show method defaults and sources")
     plugins.add_argument("--plugin", action="append", default=[], help="import a local plugin module")
 
-    cache = sub.add_parser("cache", help="list or prune the artifact store (teacher and student checkpoints)")
+    cache = sub.add_parser("cache", help="list or prune the artifact store (checkpoints and explanation maps)")
     cache.add_argument("action", choices=["ls", "prune"])
     cache.add_argument("--cache-dir", help="artifact store (default ~/.cache/kdbench or $KDBENCH_CACHE)")
-    cache.add_argument("--older-than", type=float, metavar="DAYS", help="prune: also artifacts older than DAYS")
-    cache.add_argument("--kind", choices=["teachers", "students"], help="only this kind")
-    cache.add_argument("--all", action="store_true", help="prune: everything")
+    cache.add_argument("--older-than", type=float, metavar="DAYS", help="prune: also artifacts older than DAYS (>= 0)")
+    cache.add_argument("--kind", choices=["teachers", "students", "maps", "featuremaps"], help="only this kind")
+    cache.add_argument("--all", action="store_true", help="prune: every artifact of the store (nothing else)")
 
     lb = sub.add_parser("leaderboard", help="rebuild the leaderboard from stored rows")
     lb.add_argument("paths", nargs="+", help="output directories or runs.jsonl files")
@@ -207,33 +207,39 @@ def cmd_leaderboard(args, console: Console) -> int:
 def cmd_cache(args, console: Console) -> int:
     from datetime import datetime
 
+    from rich.markup import escape
     from rich.table import Table
 
     from kdbench.report.render import human
     from kdbench.run.store import ArtifactStore
 
     store = ArtifactStore(args.cache_dir)
-    if args.action == "prune":
+    if args.action == "prune":  # refuses a folder that is not a kdbench store; touches only the store's own files
         removed = store.prune(older_than_days=args.older_than, kind=args.kind, everything=args.all)
-        console.print(f"removed {len(removed)} files from {store.root}")
+        console.print(f"removed {len(removed)} files from {store.root}", markup=False, highlight=False)
         return 0
-    table = Table(title=f"artifacts in {store.root}", title_justify="left")
+    store.check_root()
+    table = Table(title=f"artifacts in {escape(str(store.root))}", title_justify="left")
     for col in ("kind", "key", "size", "saved", "checksum", "what"):
         table.add_column(col)
     for a in store.entries():
         if args.kind and a.kind != args.kind:
             continue
-        what = a.meta.get("job") or " ".join(str(a.meta.get("settings", {}).get(k, "")) for k in
-                                             ("dataset", "teacher", "seed"))
-        table.add_row(a.kind, a.key, human(a.size) + "B", datetime.fromtimestamp(a.mtime).strftime("%Y-%m-%d %H:%M"),
-                      "ok" if a.ok else "[red]corrupt[/]", what)
+        settings = a.meta.get("settings")
+        settings = settings if isinstance(settings, dict) else {}
+        what = a.meta.get("job") or " ".join(str(settings.get(k, "")) for k in ("dataset", "teacher", "seed"))
+        table.add_row(a.kind, escape(a.key), human(a.size) + "B",
+                      datetime.fromtimestamp(a.mtime).strftime("%Y-%m-%d %H:%M"),
+                      "ok" if a.ok else "[red]corrupt[/]", escape(str(what)))
     console.print(table)
     return 0
 
 
 def _report(published, console: Console, quiet: bool = False) -> None:
-    for c in published.conflicts + published.warnings:
-        console.print(f"[yellow]warning:[/] {c}", highlight=False)
+    from rich.markup import escape
+
+    for c in published.conflicts + published.warnings:  # they quote names from runs.jsonl: not markup
+        console.print(f"[yellow]warning:[/] {escape(c)}", highlight=False)
     if quiet:
         return
     from kdbench.report.render import rich_tables

@@ -90,10 +90,12 @@ def test_ctrl_c_stops_with_130_keeps_rows_and_prints_no_traceback(tmp_path):
 
 
 def test_a_live_lock_refuses_a_second_writer_and_a_stale_one_is_replaced(tmp_path, capsys):
+    from kdbench.run.lock import RunLock
+
     out = tmp_path / "out"
     out.mkdir()
-    (out / LOCK_NAME).write_text(json.dumps({"pid": os.getpid(), "host": os.uname().nodename}))
-    assert main(["run", "--methods", "hinton", "--out", str(out), *TINY_RUN]) == 2
+    with RunLock(out):  # a live writer holds the OS lock (the file's pid alone proves nothing)
+        assert main(["run", "--methods", "hinton", "--out", str(out), *TINY_RUN]) == 2
     assert f"another kdbench run (pid {os.getpid()}) is writing to {out}" in capsys.readouterr().err
     dead = subprocess.Popen([sys.executable, "-c", "pass"])
     dead.wait()
