@@ -27,6 +27,7 @@ from torch import nn
 from kdbench.data.contract import Split
 from kdbench.distill.methods.base import Distiller
 from kdbench.distill.methods.term_check import check_terms_move_student, terms_to_check
+from kdbench.distill.teacher_cache import TeacherOutputCache, batch_of
 from kdbench.errors import KdbenchError
 from kdbench.evaluate.predictive import predict_logits, selection_score
 
@@ -100,8 +101,14 @@ def augment_batch(x: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
 
 
 def fit(method: Distiller, train: Split, val: Split, cfg: TrainConfig,
-        on_epoch: Callable[[int, dict], None] | None = None) -> TrainResult:
-    """Train ``method`` (its student and extra parts); keep the best validation epoch."""
+        on_epoch: Callable[[int, dict], None] | None = None, teacher_cache: TeacherOutputCache | None = None,
+        data_id: str = "") -> TrainResult:
+    """Train ``method`` (its student and extra parts); keep the best validation epoch.
+
+    With a ``teacher_cache`` and no augmentation, the teacher's outputs for ``train``
+    (identified by ``data_id``: same id, same images in the same order) are computed once
+    and read from the cache on every step; the rows are bit-identical on CPU.
+    """
     device = torch.device(cfg.device)
     cuda = device.type == "cuda"
     method.to(device)
@@ -122,6 +129,10 @@ def fit(method: Distiller, train: Split, val: Split, cfg: TrainConfig,
         x_all = x_all.contiguous(memory_format=torch.channels_last)
     best_state, best_val, best_epoch, history = None, -math.inf, -1, []
     start = time.perf_counter()
+    cached = None
+    if teacher_cache is not None and not cfg.augment:  # augmented batches are new images every time
+        cached = teacher_cache.outputs(method, data_id, x_all, cfg.batch_size,
+                                       autocast=lambda: torch.autocast(device.type, dtype=amp_dtype, enabled=use_amp))
     step = 0
     first_loss: float | None = None
     checked: set[str] = set()  # loss terms proven to move the student (see methods.term_check)
@@ -133,8 +144,12 @@ def fit(method: Distiller, train: Split, val: Split, cfg: TrainConfig,
             idx = idx.to(device)
             method.progress = step / max(total, 1)
             xb = augment_batch(x_all[idx], gen) if cfg.augment else x_all[idx]
-            with torch.autocast(device.type, dtype=amp_dtype, enabled=use_amp):
-                out = method(xb, y_all[idx])
+            method.cached_teacher = batch_of(cached, idx) if cached is not None else None
+            try:
+                with torch.autocast(device.type, dtype=amp_dtype, enabled=use_amp):
+                    out = method(xb, y_all[idx])
+            finally:  # the term check below recomputes the teacher itself, in float64
+                method.cached_teacher = None
             loss = out["loss"].float()
             value = float(loss.detach())
             if not math.isfinite(value):

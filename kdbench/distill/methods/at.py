@@ -35,6 +35,7 @@ class AttentionTransfer(Distiller):
     paper = "Zagoruyko & Komodakis, Paying More Attention to Attention, ICLR 2017 (code variant: beta=1000, p=2)"
     defaults = {"beta": 1000.0, "p": 2.0, "stages": 3}
     required_terms = ("at",)
+    teacher_cacheable = True
 
     @classmethod
     def check_options(cls, opts):
@@ -48,18 +49,18 @@ class AttentionTransfer(Distiller):
         self._s_tap = self.tap(student, [s for s, _ in self.pairs])
         self._t_tap = self.tap(teacher, [t for _, t in self.pairs])
 
-    def at_loss(self):
+    def at_loss(self, teacher: dict):
         total = 0.0
         for s, t in self.pairs:
-            fs, ft = align(as_map(self._s_tap[s], self.student), as_map(self._t_tap[t], self.teacher))
+            fs, ft = align(as_map(self._s_tap[s], self.student), as_map(teacher[f"feature:{t}"], self.teacher))
             total = total + (attention_map(fs, self.opts["p"]) - attention_map(ft, self.opts["p"])).pow(2).mean()
         return total
 
     def forward(self, x, y):
-        self.teacher_logits(x)
+        teacher = self.from_teacher(x)
         logits = self.student(x)
         ce = task_loss(logits, y, self.task)
-        at = self.at_loss()
+        at = self.at_loss(teacher)
         return {"loss": ce + self.opts["beta"] * at, "logits": logits, "task": ce, "at": at}
 
 

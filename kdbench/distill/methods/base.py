@@ -27,6 +27,11 @@ class Distiller(nn.Module):
     as ``None``, every named scalar term is checked. ``presets`` maps a name to a set of
     option values (for example the reference code's own configuration), chosen with the
     option ``preset=<name>``; options given explicitly override the preset's.
+
+    A method that takes everything it needs from the teacher through :meth:`from_teacher`
+    (or :meth:`teacher_logits`), never from a hook's last value, sets
+    ``teacher_cacheable = True``: the trainer then computes those outputs once per training
+    set instead of on every step (:mod:`kdbench.distill.teacher_cache`).
     """
 
     defaults: ClassVar[dict[str, Any]] = {}
@@ -35,6 +40,7 @@ class Distiller(nn.Module):
     uses_teacher: ClassVar[bool] = True
     required_terms: ClassVar[tuple[str, ...] | None] = None
     presets: ClassVar[dict[str, dict[str, Any]]] = {}
+    teacher_cacheable: ClassVar[bool] = False
 
     def __init__(self, student: nn.Module, teacher: nn.Module | None, info: DatasetInfo, **options):
         super().__init__()
@@ -57,6 +63,8 @@ class Distiller(nn.Module):
         self.progress = 0.0
         self.epoch = 0
         self._taps: list[FeatureTap] = []
+        self._teacher_taps: list[FeatureTap] = []
+        self.cached_teacher: dict[str, torch.Tensor] | None = None  # set per step by the trainer
 
     @classmethod
     def check_options(cls, opts: dict[str, Any]) -> None:
@@ -67,9 +75,14 @@ class Distiller(nn.Module):
         """
 
     def tap(self, model: nn.Module, names: list[str], **kwargs) -> FeatureTap:
-        """Hook named modules of ``model`` for this method; undone by :meth:`release`."""
+        """Hook named modules of ``model`` for this method; undone by :meth:`release`.
+
+        Taps on the teacher become teacher targets (``feature:<name>`` in :meth:`from_teacher`).
+        """
         t = FeatureTap(model, names, **kwargs)
         self._taps.append(t)
+        if model is self.teacher:
+            self._teacher_taps.append(t)
         return t
 
     def release(self) -> None:
@@ -77,6 +90,8 @@ class Distiller(nn.Module):
         for t in self._taps:
             t.remove()
         self._taps = []
+        self._teacher_taps = []
+        self.cached_teacher = None
 
     def train(self, mode: bool = True):
         super().train(mode)
@@ -85,8 +100,31 @@ class Distiller(nn.Module):
         return self
 
     def teacher_logits(self, x: torch.Tensor) -> torch.Tensor:
+        """The frozen teacher's logits for ``x``: cached when the trainer holds them, else computed now."""
+        return self.from_teacher(x)["logits"]
+
+    def teacher_target_names(self) -> list[str]:
+        """Names of what this method takes from the teacher per image: ``logits`` and ``feature:<layer>`` for
+        every teacher layer it tapped. Override together with :meth:`teacher_targets` to add more."""
+        return ["logits"] + [f"feature:{n}" for t in self._teacher_taps for n in t.names]
+
+    def teacher_targets(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
+        """Compute :meth:`teacher_target_names` for ``x`` with the frozen teacher (first dimension: the images).
+
+        What is returned here must depend only on the teacher and ``x``: the trainer may
+        compute it once per training set and reuse it (:mod:`kdbench.distill.teacher_cache`).
+        """
         with torch.no_grad():
-            return self.teacher(x)
+            out = {"logits": self.teacher(x)}
+        for t in self._teacher_taps:
+            out.update({f"feature:{n}": t[n] for n in t.names})
+        return out
+
+    def from_teacher(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
+        """This batch's teacher outputs: the trainer's cached rows when it set them, else :meth:`teacher_targets`."""
+        if self.cached_teacher is not None:
+            return self.cached_teacher
+        return self.teacher_targets(x)
 
     def trainable_parameters(self) -> list[nn.Parameter]:
         return [p for p in self.parameters() if p.requires_grad]

@@ -50,6 +50,7 @@ class DKD(Distiller):
     defaults = {"alpha": 1.0, "beta": 8.0, "T": 4.0, "warmup": 0.083}
     tasks = ("binary", "multiclass")
     required_terms = ("tckd", "nckd")
+    teacher_cacheable = True
 
     def __init__(self, student, teacher, info, **options):
         super().__init__(student, teacher, info, **options)

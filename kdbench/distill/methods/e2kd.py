@@ -70,6 +70,7 @@ class E2KD(Distiller):
     defaults = {"T": 4.0, "alpha": 0.9, "lam": 1.0, "student_layer": "last", "teacher_layer": "last"}
     presets = {"reference": {"T": 1.0, "alpha": 1.0, "lam": 1.0}}
     required_terms = ("kd", "expl")
+    teacher_cacheable = True
 
     @classmethod
     def check_options(cls, opts):
@@ -99,14 +100,23 @@ class E2KD(Distiller):
                 f"give no gradient; use larger images (image_size) or name a larger layer (e2kd.{role}_layer)")
         return name
 
-    def forward(self, x, y):
-        size = tuple(x.shape[-2:])
+    def teacher_target_names(self) -> list[str]:
+        return ["logits", f"gradcam:{self.t_layer}"]
+
+    def teacher_targets(self, x):
+        """The teacher's logits and its Grad-CAM of its own predicted class (both frozen, per image)."""
         with torch.enable_grad():
             t_logits = self.teacher(x)
             target = t_logits.argmax(dim=1)
             t_cam = gradcam_from(t_logits, self._t_tap[self.t_layer], target, create_graph=False,
                                  to_map=lambda f: as_map(f, self.teacher)).detach()
-        t_logits = t_logits.detach()
+        return {"logits": t_logits.detach(), f"gradcam:{self.t_layer}": t_cam}
+
+    def forward(self, x, y):
+        size = tuple(x.shape[-2:])
+        teacher = self.from_teacher(x)
+        t_logits, t_cam = teacher["logits"], teacher[f"gradcam:{self.t_layer}"]
+        target = t_logits.argmax(dim=1)
         logits = self.student(x)
         ce = task_loss(logits, y, self.task)
         kd = kd_loss(logits, t_logits, self.opts["T"], self.task)

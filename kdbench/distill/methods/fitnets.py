@@ -30,6 +30,7 @@ class FitNets(Distiller):
     defaults = {"beta": 100.0, "student_layer": "middle", "teacher_layer": "middle",
                 "two_stage": False, "hint_fraction": 0.3, "T": 4.0, "alpha": 0.9}
     required_terms = ("hint", "kd")  # kd appears in the second stage of two_stage training only
+    teacher_cacheable = True
 
     @classmethod
     def check_options(cls, opts):
@@ -47,16 +48,17 @@ class FitNets(Distiller):
         self._s_tap = self.tap(student, [self.s_layer])
         self._t_tap = self.tap(teacher, [self.t_layer])
 
-    def hint_loss(self):
+    def hint_loss(self, t: dict):
         fs = self.regressor(as_map(self._s_tap[self.s_layer], self.student))
-        ft = as_map(self._t_tap[self.t_layer], self.teacher)
+        ft = as_map(t[f"feature:{self.t_layer}"], self.teacher)
         fs, ft = align(fs, ft)
         return F.mse_loss(fs, ft)
 
     def forward(self, x, y):
-        t_logits = self.teacher_logits(x)
+        t = self.from_teacher(x)
+        t_logits = t["logits"]
         logits = self.student(x)
-        hint = self.hint_loss()
+        hint = self.hint_loss(t)
         if self.opts["two_stage"]:
             if self.progress < self.opts["hint_fraction"]:
                 return {"loss": hint, "logits": logits, "hint": hint}

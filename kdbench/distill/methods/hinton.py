@@ -24,6 +24,7 @@ class Hinton(Distiller):
     paper = "Hinton, Vinyals & Dean, Distilling the Knowledge in a Neural Network, 2015; defaults from RepDistiller/mdistiller"
     defaults = {"T": 4.0, "alpha": 0.9}
     required_terms = ("kd",)
+    teacher_cacheable = True
 
     @classmethod
     def check_options(cls, opts):

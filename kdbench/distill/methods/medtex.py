@@ -164,6 +164,7 @@ class MedTex(Distiller):
     defaults = {"vid_weight": 1.0, "vid_stages": 2, "explainer_width": 16, "keep": 0.1, "budget_weight": 10.0,
                 "preserve_weight": 1.0, "fill": "mean_image", "mask_l1": 0.0}
     required_terms = ("task", "vid", "budget", "preserve")
+    teacher_cacheable = True
 
     @classmethod
     def check_options(cls, opts):
@@ -193,14 +194,15 @@ class MedTex(Distiller):
         return self.model
 
     def forward(self, x, y):
-        t_logits = self.teacher_logits(x)
+        teacher = self.from_teacher(x)
+        t_logits = teacher["logits"]
         mask = self.explainer(x)
         masked = self.model.masked(x, mask)
         logits = self.student(masked)
         o = self.opts
         teacher_says = hard_targets(t_logits, self.task)
         ce = task_loss(logits, teacher_says, self.task)
-        vid = sum(adapter(as_map(self._s_tap[s], self.student), as_map(self._t_tap[t], self.teacher))
+        vid = sum(adapter(as_map(self._s_tap[s], self.student), as_map(teacher[f"feature:{t}"], self.teacher))
                   for adapter, (s, t) in zip(self.vid, self.pairs))
         budget = area_budget(mask, o["keep"])
         loss = ce + o["vid_weight"] * vid + o["budget_weight"] * budget
