@@ -6,7 +6,11 @@ one line (exit 2) instead of as a failed row for every job.
 
 from __future__ import annotations
 
+import inspect
 import math
+import numbers
+import types
+import typing
 from pathlib import Path
 
 import timm
@@ -36,6 +40,7 @@ def validate(bench: Benchmark, plugins: Plugins) -> None:
     """Check every name before any work starts, so a typo costs nothing."""
     for spec in bench.datasets:
         plugins.datasets.get(dataset_name(spec))
+    check_dataset_options(bench, plugins)
     for name in bench.teachers + bench.students:
         if name not in plugins.models and not timm.is_model(name):
             raise UnknownNameError(unknown_message("model", name, plugins.models.names()) +
@@ -97,3 +102,95 @@ def preflight(bench: Benchmark, plugins: Plugins, datasets: dict[str, DatasetBun
                 load_checkpoint(model, Path(bench.teacher_checkpoint).expanduser())
         for f in bench.fractions:
             fraction_indices(bundle.train.y, info.task, f, 0)
+
+
+def check_dataset_options(bench: Benchmark, plugins: Plugins) -> None:
+    """Every dataset option names a registered dataset, one of its options, and a value of its type.
+
+    Options are given per dataset name (``--dataset-opt medmnist.size=64``, ``[datasets.medmnist]``),
+    never per spec. Options for a registered dataset that this run does not load are checked
+    the same way, then unused: one set of flags may serve runs on several datasets.
+    """
+    for name, opts in bench.dataset_options.items():
+        first = next(iter(opts), "OPTION")
+        if ":" in name:
+            base = dataset_name(name)
+            raise ConfigError(f"dataset option {name}.{first}: options are set per dataset name, not per spec; "
+                              f"write --dataset-opt {base}.{first}=VALUE (or [datasets.{base}] in a benchmark file)")
+        if name not in plugins.datasets:
+            in_run = ", ".join(bench.datasets) or "none"
+            raise ConfigError(f"dataset option {name}.{first}: "
+                              f"{unknown_message('dataset', name, plugins.datasets.names())}; datasets in this run: "
+                              f"{in_run}")
+        factory = plugins.datasets.get(name).obj
+        params = inspect.signature(factory).parameters
+        takes_any = any(p.kind is p.VAR_KEYWORD for p in params.values())
+        allowed = [p for p in params if p not in ("arg", "seed") and params[p].kind is not params[p].VAR_KEYWORD]
+        hints = _type_hints(factory)
+        for key, value in opts.items():
+            if key in ("arg", "seed") or (key not in params and not takes_any):
+                raise ConfigError(f"dataset {name} has no option {key!r} (options: {', '.join(allowed)})")
+            if key not in params:
+                continue
+            param = params[key]
+            expected = hints.get(key, _default_type(param.default))
+            what = _describe_mismatch(value, expected)
+            if what:
+                example = f"{param.default!r}" if param.default not in (inspect.Parameter.empty, None, "") else what[1]
+                raise ConfigError(f"dataset option {name}.{key}={value!r} must be {what[0]}, "
+                                  f"e.g. --dataset-opt {name}.{key}={example}")
+
+
+def _type_hints(factory) -> dict:
+    try:
+        return typing.get_type_hints(factory)
+    except Exception:  # a plugin's annotations that do not resolve: fall back to the defaults' types
+        return {}
+
+
+def _default_type(default):
+    """The type an unannotated option is held to: its default's (an int default also takes 0.5)."""
+    if default is inspect.Parameter.empty or default is None:
+        return None
+    kind = type(default)
+    return float if kind is int else kind
+
+
+#: expected type -> (words, example value)
+_KINDS = {bool: ("true or false", "true"), int: ("a whole number", "64"), float: ("a number", "0.5"),
+          str: ("text", "NAME"), list: ("a list", "['a','b']"), tuple: ("a list", "['a','b']"),
+          dict: ("a table", "{'a':1}"), Path: ("a path", "/path"), type(None): ("None", "None")}
+
+
+def _fits(value, kind) -> bool:
+    if kind is bool:
+        return isinstance(value, bool)
+    if kind is int:
+        return isinstance(value, numbers.Integral) and not isinstance(value, bool)
+    if kind is float:
+        return isinstance(value, numbers.Real) and not isinstance(value, bool)
+    if kind in (list, tuple):
+        return isinstance(value, (list, tuple))
+    if kind is Path:
+        return isinstance(value, (str, Path))
+    if kind is type(None):
+        return value is None
+    return isinstance(value, kind)
+
+
+def _describe_mismatch(value, expected) -> tuple[str, str] | None:
+    """None when ``value`` fits the annotation ``expected``, else (what it must be, an example)."""
+    if expected is None or expected is typing.Any:
+        return None
+    if typing.get_origin(expected) in (typing.Union, types.UnionType):
+        kinds = typing.get_args(expected)
+    else:
+        kinds = (expected,)
+    kinds = tuple(typing.get_origin(k) or k for k in kinds)
+    if any(k not in _KINDS for k in kinds):
+        return None  # a type this check does not know: the factory checks it
+    if any(_fits(value, k) for k in kinds):
+        return None
+    words = " or ".join(dict.fromkeys(_KINDS[k][0] for k in kinds))
+    example = next(_KINDS[k][1] for k in kinds if k is not type(None))
+    return words, example

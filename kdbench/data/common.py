@@ -8,10 +8,12 @@ import torch.nn.functional as F
 from sklearn.model_selection import train_test_split
 
 from kdbench.data.contract import stratify_key
-from kdbench.errors import ConfigError
+from kdbench.errors import ConfigError, DataError
 
 #: Ratios of the seed-fixed split used when a dataset brings no split of its own.
 SPLIT_RATIOS = (0.7, 0.1, 0.2)
+#: The fewest images that split leaves every part non-empty with.
+MIN_SPLIT_SIZE = 7
 
 
 def to_tensor_images(images: np.ndarray) -> torch.Tensor:
@@ -44,11 +46,24 @@ def adapt(x: torch.Tensor, image_size: int | None, channels: int | None) -> torc
 def split_indices(y: torch.Tensor, task: str, seed: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """A stratified 70/10/20 train/val/test split, fixed by ``seed``."""
     n = len(y)
+    if n < MIN_SPLIT_SIZE:
+        raise DataError(f"{n} images are too few for the seed-fixed 70/10/20 train/val/test split; give at least "
+                        f"{MIN_SPLIT_SIZE}, or your own split (a split column, or train/val/test folders)")
     idx = np.arange(n)
     key = stratify_key(y, task)
     strat = key if np.unique(key, return_counts=True)[1].min() >= 3 else None
-    train, rest = train_test_split(idx, train_size=SPLIT_RATIOS[0], random_state=seed, stratify=strat)
+    train, rest = _split(idx, SPLIT_RATIOS[0], seed, strat)
     strat_rest = key[rest] if strat is not None and np.unique(key[rest], return_counts=True)[1].min() >= 2 else None
     val_share = SPLIT_RATIOS[1] / (SPLIT_RATIOS[1] + SPLIT_RATIOS[2])
-    val, test = train_test_split(rest, train_size=val_share, random_state=seed, stratify=strat_rest)
+    val, test = _split(rest, val_share, seed, strat_rest)
     return np.sort(train), np.sort(val), np.sort(test)
+
+
+def _split(idx: np.ndarray, train_size: float, seed: int, strat) -> tuple[np.ndarray, np.ndarray]:
+    """Stratified when the classes allow it (enough images per class in each part), else a seeded shuffle."""
+    if strat is not None:
+        try:
+            return train_test_split(idx, train_size=train_size, random_state=seed, stratify=strat)
+        except ValueError:  # fewer images in a part than classes: stratifying is impossible, not an error
+            pass
+    return train_test_split(idx, train_size=train_size, random_state=seed)

@@ -3,7 +3,8 @@
 If ``<path>`` holds ``train/``, ``val/`` and ``test/`` sub-trees (each with one folder per
 class), those are the splits; otherwise the images are split 70/10/20, stratified by
 class, with ``data_seed``. The brain-tumour and eye-disease sets of the transparency
-study come this way.
+study come this way. 16-bit images are scaled by their bit depth, not clipped (see
+:func:`kdbench.data.images.read_images`).
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ import torch
 
 from kdbench.data.common import split_indices
 from kdbench.data.contract import DatasetInfo, Split, standardise
-from kdbench.data.images import IMAGE_SUFFIXES, read_images
+from kdbench.data.images import IMAGE_SUFFIXES, check_image_size, read_images
 from kdbench.errors import DataError
 
 
@@ -42,6 +43,7 @@ def folder(arg=None, *, seed: int = 0, image_size: int = 64, channels: int | Non
     root = Path(arg).expanduser()
     if not root.is_dir():
         raise DataError(f"folder dataset: {root} is not a directory")
+    check_image_size(image_size, "folder dataset")
     if all((root / s).is_dir() for s in ("train", "val", "test")):
         names, files, labels = _class_files(root / "train")
         parts = [(files, labels)] + [_class_files(root / s, names)[1:] for s in ("val", "test")]

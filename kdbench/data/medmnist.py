@@ -9,6 +9,7 @@ ordinal grades are treated as classes.
 
 from __future__ import annotations
 
+import numbers
 import os
 import zipfile
 from pathlib import Path
@@ -18,6 +19,7 @@ import torch
 
 from kdbench.data.common import adapt, to_tensor_images
 from kdbench.data.contract import DatasetInfo, Split, standardise
+from kdbench.data.images import check_image_size
 from kdbench.errors import ConfigError, DataError
 
 _ORGANS = ("bladder", "femur-left", "femur-right", "heart", "kidney-left", "kidney-right", "liver", "lung-left",
@@ -76,12 +78,30 @@ def read_npz(path: Path) -> dict[str, np.ndarray]:
             missing = [k for k in KEYS if k not in f.files]
             if missing:
                 raise DataError(f"medmnist: {path} is not a MedMNIST file: it lacks {', '.join(missing)}")
-            return {k: f[k] for k in KEYS}
+            arrays = {k: f[k] for k in KEYS}
     except DataError:
         raise
     except (OSError, ValueError, zipfile.BadZipFile, EOFError) as exc:
         raise DataError(f"medmnist: cannot read {path} ({type(exc).__name__}: {exc}); "
                         f"the file is damaged or not an npz, download it again") from None
+    check_arrays(path, arrays)
+    return arrays
+
+
+def check_arrays(path: Path, arrays: dict[str, np.ndarray]) -> None:
+    """Refuse arrays that are not images (N, H, W) / (N, H, W, 1 or 3) of uint8 and labels (N,) / (N, L)."""
+    for part in ("train", "val", "test"):
+        images, labels = arrays[f"{part}_images"], arrays[f"{part}_labels"]
+        if images.ndim not in (3, 4) or (images.ndim == 4 and images.shape[-1] not in (1, 3)):
+            raise DataError(f"medmnist: {part}_images in {path} has shape {images.shape}; expected (N, H, W) "
+                            f"or (N, H, W, C) with C 1 or 3, as in the official 2D files")
+        if images.dtype != np.uint8:
+            raise DataError(f"medmnist: {part}_images in {path} has dtype {images.dtype}; expected uint8 "
+                            f"(0..255), as in the official files")
+        if labels.ndim not in (1, 2) or not (np.issubdtype(labels.dtype, np.integer) or
+                                             np.issubdtype(labels.dtype, np.floating)):
+            raise DataError(f"medmnist: {part}_labels in {path} has shape {labels.shape} and dtype {labels.dtype}; "
+                            f"expected numbers of shape (N,), (N, 1) or (N, L)")
 
 
 def medmnist(arg=None, *, seed: int = 0, root: str | None = None, size: int = 28, image_size: int | None = None,
@@ -93,6 +113,10 @@ def medmnist(arg=None, *, seed: int = 0, root: str | None = None, size: int = 28
 
         raise ConfigError(unknown_message("medmnist flag", flag, sorted(FLAGS)) + "; write e.g. medmnist:bloodmnist")
     task, _, names = FLAGS[flag]
+    if isinstance(size, bool) or not isinstance(size, numbers.Integral):
+        raise ConfigError(f"medmnist: size must be one of {', '.join(map(str, FILE_SIZES))}, not {size!r}")
+    if image_size is not None:
+        check_image_size(image_size, "medmnist")
     path = npz_path(flag, int(size), root)
     arrays = read_npz(path)
     splits = []
@@ -101,9 +125,12 @@ def medmnist(arg=None, *, seed: int = 0, root: str | None = None, size: int = 28
         labels = arrays[f"{part}_labels"]
         if task == "multilabel":
             y = torch.from_numpy(labels.astype(np.float32))
-            if y.shape[1] != len(names):
-                raise DataError(f"medmnist: {path} has {y.shape[1]} labels per image, expected {len(names)}")
+            if y.dim() != 2 or y.shape[1] != len(names):
+                raise DataError(f"medmnist: {part}_labels in {path} has shape {tuple(labels.shape)}, "
+                                f"expected (N, {len(names)})")
         else:
+            if labels.ndim == 2 and labels.shape[1] != 1:
+                raise DataError(f"medmnist: {part}_labels in {path} has shape {labels.shape}, expected (N,) or (N, 1)")
             y = torch.from_numpy(labels.reshape(-1).astype(np.int64))
             if len(y) and (y.min() < 0 or y.max() >= len(names)):
                 raise DataError(f"medmnist: {path} has labels outside 0..{len(names) - 1}")
