@@ -1,6 +1,7 @@
 """Leaderboards from hand-made rows: aggregation, ranks, gains, conflicts, formats."""
 
 import json
+import re
 from html.parser import HTMLParser
 
 import numpy as np
@@ -108,9 +109,9 @@ def test_every_format_contains_every_row_and_parses(rows, tmp_path):
     md = to_markdown(tables)
     assert all(f"| {m} " in md for m in methods) and "**0.720 ± 0.020**" in md
     tex = to_latex(tables)
-    assert tex.count(r"\toprule") == tex.count(r"\bottomrule") == len(tables)
+    assert tex.count(r"\toprule") == tex.count(r"\bottomrule") >= len(tables)  # wide tables come in parts
     assert tex.count("{") == tex.count("}") and r"\textbf{0.720 $\pm$ 0.020}" in tex
-    assert all(f" {m} &" in tex for m in methods)
+    assert all(re.search(rf"^{m} &", tex, re.MULTILINE) for m in methods)  # dataset and teacher are in the caption
     parser = _Cells()
     parser.feed(to_html(tables))
     assert all(m in parser.cells for m in methods) and "strong" in parser.tags

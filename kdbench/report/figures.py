@@ -6,13 +6,64 @@
   tens of models; models in rows keep the figure readable where one long row is not.
 - :func:`explanation_grid`: images in rows, one column per labelled map (the per-stage
   feature-map figure).
+
+:func:`method_style` and :func:`explainer_style` give each method and explainer one colour
+(and marker) in every figure of every run: a fixed table for the built-in ones, a stable
+hash of the name for plugins'.
 """
 
 from __future__ import annotations
 
+import hashlib
 from pathlib import Path
 
 import numpy as np
+
+# -- one look per method and explainer, in every figure of every run ---------------------
+#: Built-in methods: a fixed colour (tab10) and marker each. ``teacher`` is black, ``scratch``
+#: (the baseline) grey; every other name gets a stable, hash-based choice from the rest.
+METHOD_STYLES: dict[str, tuple[str, str]] = {
+    "teacher": ("#000000", "*"), "scratch": ("#7f7f7f", "o"), "hinton": ("#1f77b4", "s"),
+    "fitnets": ("#ff7f0e", "D"), "at": ("#2ca02c", "^"), "dkd": ("#d62728", "v"),
+    "e2kd": ("#9467bd", "P"), "medtex": ("#8c564b", "X"),
+}
+EXPLAINER_STYLES: dict[str, tuple[str, str]] = {
+    "gradcam": ("#1f77b4", "s"), "saliency": ("#ff7f0e", "D"), "integrated-gradients": ("#2ca02c", "^"),
+    "occlusion": ("#d62728", "v"), "featuremaps": ("#9467bd", "P"), "medtex-mask": ("#8c564b", "X"),
+    "random": ("#7f7f7f", "o"),
+}
+#: For names not in the tables above (plugin methods and explainers): none of the built-in colours.
+EXTRA_COLOURS = ("#e377c2", "#bcbd22", "#17becf", "#393b79", "#637939", "#8c6d31", "#843c39", "#7b4173",
+                 "#3182bd", "#e6550d", "#31a354", "#756bb1")
+EXTRA_MARKERS = ("p", "h", "<", ">", "d", "8", "H")
+
+
+def _stable(name: str, table: dict[str, tuple[str, str]]) -> tuple[str, str]:
+    if name in table:
+        return table[name]
+    h = int.from_bytes(hashlib.sha256(str(name).encode("utf-8")).digest()[:8], "big")  # not hash(): salted per process
+    return EXTRA_COLOURS[h % len(EXTRA_COLOURS)], EXTRA_MARKERS[(h // len(EXTRA_COLOURS)) % len(EXTRA_MARKERS)]
+
+
+def method_style(method: str) -> dict:
+    """``color``, ``marker`` and ``linestyle`` of a method: the same in every figure, whatever else is drawn."""
+    color, marker = _stable(method, METHOD_STYLES)
+    return {"color": color, "marker": marker, "linestyle": "--" if method == "scratch" else "-"}
+
+
+def explainer_style(explainer: str) -> dict:
+    color, marker = _stable(explainer, EXPLAINER_STYLES)
+    return {"color": color, "marker": marker}
+
+
+def method_order(methods, known=tuple(METHOD_STYLES)) -> list[str]:
+    """Legend order: the built-in methods in their fixed order, then the others by name."""
+    known = list(known)
+    return sorted(dict.fromkeys(methods), key=lambda m: (known.index(m), "") if m in known else (len(known), m))
+
+
+def explainer_order(explainers) -> list[str]:
+    return method_order(explainers, tuple(EXPLAINER_STYLES))
 
 
 def file_stem(name: str) -> str:
@@ -80,11 +131,12 @@ def explanation_grid(images: np.ndarray, masks: np.ndarray | None, columns: list
 
 def model_explainer_grid(images: np.ndarray, masks: np.ndarray | None,
                          models: list[tuple[str, dict[str, np.ndarray]]], explainers: list[str],
-                         path: str | Path, title: str = "") -> Path:
+                         path: str | Path, title: str = "", label_colors: list[str] | None = None) -> Path:
     """``images`` (N, C, H, W) standardised; ``models``: (label, {explainer: maps (N, H, W)}).
 
     A model without an explainer's maps (say ``medtex-mask`` for a Hinton student) leaves
-    its cells blank rather than shifting the columns.
+    its cells blank rather than shifting the columns. ``label_colors``: one per model (its
+    method's colour, as in the plots), for the row labels.
     """
     n, cols = len(images), len(explainers) * len(images)
     fig, axes = _pyplot().subplots(len(models) + 1, cols,
@@ -102,8 +154,10 @@ def model_explainer_grid(images: np.ndarray, masks: np.ndarray | None,
                 for i in range(n):
                     _show_map(axes[r, e * n + i], maps[name][i])
     labels = ["input" + (" + mask" if masks is not None else "")] + [label for label, _ in models]
+    colors = ["black"] + list(label_colors or ["black"] * len(models))
     for r, label in enumerate(labels):
-        axes[r, 0].text(-0.15, 0.5, label, transform=axes[r, 0].transAxes, ha="right", va="center", fontsize=7)
+        axes[r, 0].text(-0.15, 0.5, label, transform=axes[r, 0].transAxes, ha="right", va="center", fontsize=7,
+                        color=colors[r])
     if title:
         fig.suptitle(title, fontsize=9)
     fig.tight_layout()
@@ -135,12 +189,13 @@ def write_run_figures(bench, rows: list[dict], store, dataset, out_dir: str | Pa
                                    {"scratch": 0}.get(r["method"], 1)))
         bundle = dataset(spec)
         paths += _featuremap_figures(bench, models, store, bundle, out_dir)
-        drawn = []
+        drawn, colors = [], []
         for r in models:
             maps = store.load_arrays("maps", r["config_hash"]) or {}
             label = f"teacher {r['teacher']}" if r["method"] == "teacher" else f"{r['student']}\n{r['method']}"
             if any(name in maps for name in bench.explainers):
                 drawn.append((label, maps))
+                colors.append(method_style(r["method"])["color"])
         if not drawn:
             continue
         explainers = [e for e in bench.explainers if any(e in maps for _, maps in drawn)]
@@ -148,7 +203,8 @@ def write_run_figures(bench, rows: list[dict], store, dataset, out_dir: str | Pa
         masks = bundle.test.masks[idx].numpy() if bundle.test.masks is not None else None
         title = f"{spec}, seed {seed}" + (f", fraction {fraction:g}" if len(bench.fractions) > 1 else "")
         paths.append(model_explainer_grid(bundle.test.x[idx].numpy(), masks, drawn, explainers,
-                                          out_dir / f"explanations_{file_stem(spec)}.png", title=title))
+                                          out_dir / f"explanations_{file_stem(spec)}.png", title=title,
+                                          label_colors=colors))
     return paths
 
 

@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from kdbench.report.leaderboard import Table, build_tables, resolve_conflicts
-from kdbench.report.render import FORMATS, write_tables
+from kdbench.report.render import FORMATS, write_html, write_tables
 from kdbench.run.outdir import refuse_links_inside
 
 
@@ -33,6 +33,8 @@ def publish(rows: list[dict], out_dir: str | Path, *, benchmark: str = "", forma
             result.paths += write_plots(tables, out_dir)
         except Exception as exc:
             result.warnings.append(f"could not draw the plots: {type(exc).__name__}: {exc}")
+        if "html" in formats:  # again, now with the plots it embeds
+            write_html(tables, out_dir)
     if tables:
         from kdbench.report.summary import write_summary
 
