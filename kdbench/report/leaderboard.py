@@ -26,6 +26,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
+from kdbench.config.record import non_default_settings
 from kdbench.run.results import latest_rows
 
 GROUP = ["dataset", "teacher", "student", "method", "fraction"]
@@ -266,7 +267,9 @@ def footnote(rows: list[dict]) -> str:
     directions = ", ".join(f"{m} {s.arrow}" for m, s in PREDICTIVE.items())
     options = sorted({f"{r['method']}: {', '.join(f'{k}={v}' for k, v in r['method_options'].items())}"
                       for r in rows if r.get("method_options")})
+    settings = non_default_settings(rows)
     opts = f" Non-default method options: {'; '.join(options)}." if options else " All methods at their defaults."
+    opts += f" Non-default settings: {'; '.join(settings)}." if settings else " Training at kdbench's defaults."
     return (f"Mean ± std over n seeds. ↑ higher is better, ↓ lower is better: {directions}. "
             f"gain_*: the metric minus that of `scratch` (same student, fraction and seed). "
             f"avg_rank: mean rank over accuracy, AUC and F1 among the students at the same fraction. "

@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from kdbench.config.record import RECORDED, non_default_settings
 from kdbench.report.leaderboard import Table
 
 
@@ -29,13 +30,15 @@ def build_summary(rows: list[dict], tables: list[Table], benchmark: str) -> dict
             entries.append({
                 "dataset": key[0], "teacher": key[1], "student": key[2], "method": key[3], "fraction": key[4],
                 "config": {"epochs": first.get("epochs"), "method_options": first.get("method_options") or {},
-                           "device": first.get("device")},
+                           **{k: first[k] for k in RECORDED if k in first and k != "epochs"},
+                           "dataset_options": first.get("dataset_options") or {}, "device": first.get("device")},
                 "seeds": sorted(r["seed"] for r in members), "metrics": metrics, "n": int(agg["n"]),
                 "checkpoints": {str(r["seed"]): r.get("checkpoint") for r in members},
                 "config_hashes": sorted({r["config_hash"] for r in members}),
             })
     first = next(iter(ok), {})
     return {"benchmark": benchmark,
+            "non_default_settings": non_default_settings(rows),
             "versions": {k: v for k, v in first.items() if k.endswith("_version")},
             "models": entries}
 

@@ -17,6 +17,7 @@ from pathlib import Path
 from kdbench.config.benchmark import Benchmark
 from kdbench.config.plan import Job, make_plan
 from kdbench.config.preflight import preflight, validate
+from kdbench.config.record import write_benchmark_toml
 from kdbench.errors import ConfigError, KdbenchError, StorageError, storage_failure
 from kdbench.plugins import Plugins
 from kdbench.run import interrupts
@@ -80,6 +81,7 @@ class Runner:
         refuse_links_inside(self.out_dir)
         lock = RunLock(self.out_dir).acquire()
         try:
+            write_benchmark_toml(self.bench, self.out_dir)  # `kdbench run --config OUT/benchmark.toml` resumes it
             return self._run(lock)
         finally:
             lock.release()

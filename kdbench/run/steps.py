@@ -11,18 +11,23 @@ executor's business, never a step's.
 from __future__ import annotations
 
 import traceback
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
+
+import torch
 
 from kdbench.config.benchmark import Benchmark
 from kdbench.config.identity import content_hash
 from kdbench.config.plan import Job, teacher_settings
+from kdbench.config.record import row_settings
 from kdbench.config.preflight import resolve_device
 from kdbench.data.contract import DatasetBundle, fraction_indices
 from kdbench.distill.methods.scratch import Scratch
 from kdbench.distill.models import count_params, create_model, load_checkpoint
+from kdbench.distill.teacher_cache import TeacherOutputCache
 from kdbench.distill.training import TrainConfig, fit, freeze, seed_everything
-from kdbench.errors import KdbenchError, storage_failure
+from kdbench.errors import ConfigError, KdbenchError, storage_failure
 from kdbench.evaluate.predictive import (
     count_flops,
     cpu_latency_ms,
@@ -43,6 +48,36 @@ BASE_ROW_KEYS = ("dataset", "teacher", "student", "method", "seed", "fraction", 
                       "captum_version", "python_version")
 
 
+def check_state_dict_file(path: str | Path, what: str = "teacher") -> None:
+    """Refuse a checkpoint file that is not a state_dict: unreadable, or a tensor, list or dict of non-tensors.
+
+    ``torch.load(weights_only=True)`` reads all of those; ``load_state_dict`` then fails with
+    a TypeError or AttributeError rather than saying what is wrong. A missing file is left
+    to :func:`~kdbench.config.preflight.validate`, which names it.
+    """
+    path = Path(path).expanduser()
+    if not path.is_file():
+        return
+    hint = "save model.state_dict() with torch.save"
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as exc:
+        raise ConfigError(f"{what} checkpoint {path} cannot be read ({type(exc).__name__}); it must be a "
+                          f"state_dict: {hint}") from None
+    if isinstance(state, Mapping) and "state_dict" in state:
+        state = state["state_dict"]
+    if not isinstance(state, Mapping):
+        raise ConfigError(f"{what} checkpoint {path} holds a {type(state).__name__} object, not a state_dict; "
+                          f"{hint}")
+    for key, value in state.items():
+        if not isinstance(key, str):
+            raise ConfigError(f"{what} checkpoint {path} is not a state_dict: it has a key {key!r} that is not "
+                              f"a parameter name; {hint}")
+        if not isinstance(value, torch.Tensor) and not key.endswith("_extra_state"):
+            raise ConfigError(f"{what} checkpoint {path} is not a state_dict: {key!r} holds a "
+                              f"{type(value).__name__} object, not a tensor; {hint}")
+
+
 @dataclass
 class TeacherResult:
     model: object
@@ -61,10 +96,13 @@ class JobSteps:
         self.store = store or ArtifactStore()
         self.reporter = reporter or Reporter()
         self.device = resolve_device(bench.device)
+        if bench.teacher_checkpoint:  # a file that holds no state_dict is bad input, refused before pre-flight
+            check_state_dict_file(bench.teacher_checkpoint)
         self.versions = versions()
         self.datasets: dict[str, DatasetBundle] = {}
         self.explainers = [plugins.explainers.get(n) for n in bench.explainers]
         self.xai_metrics = [c.obj for c in plugins.metrics if c.obj.profile in ("default", bench.xai_profile)]
+        self.teacher_cache = TeacherOutputCache()  # teacher outputs shared by the jobs of one teacher
 
     def dataset(self, spec: str) -> DatasetBundle:
         if spec not in self.datasets:
@@ -98,7 +136,8 @@ class JobSteps:
             "kind": "predictive", "dataset": job.dataset, "teacher": job.teacher, "student": job.student,
             "method": job.method, "seed": job.seed, "fraction": job.fraction, "explainer": None,
             "status": "ok", "error": None, "config_hash": job.config_hash, "epochs": self.bench.epochs,
-            "method_options": dict(job.options), "device": self.device, "timestamp": now(), **self.versions,
+            "method_options": dict(job.options), **row_settings(self.bench, job.dataset), "device": self.device,
+            "timestamp": now(), **self.versions,
         }
 
     def teacher(self, job: Job, bundle: DatasetBundle, done_hashes: set[str]) -> "TeacherResult":
@@ -116,7 +155,7 @@ class JobSteps:
                              pretrained=self.bench.teacher_pretrained and not self.bench.teacher_checkpoint)
         trained_now, seconds = False, 0.0
         if self.bench.teacher_checkpoint:
-            load_checkpoint(model, self.bench.teacher_checkpoint)
+            load_checkpoint(model, Path(self.bench.teacher_checkpoint).expanduser())
         else:
             cached = self.store.load("teachers", key)
             if cached is not None:
@@ -170,7 +209,9 @@ class JobSteps:
                               amp=self.bench.amp)
             log = TrainingLog(self.out_dir / "logs" / f"{job.config_hash}.jsonl")
             result = fit(method, bundle.train.subset(idx), bundle.val, cfg,
-                         on_epoch=lambda e, r: (self.reporter.epoch(e + 1, r), log.write(r)))
+                         on_epoch=lambda e, r: (self.reporter.epoch(e + 1, r), log.write(r)),
+                         teacher_cache=self.teacher_cache,
+                         data_id=f"{bundle.fingerprint}/seed={job.seed}/fraction={job.fraction!r}")
         finally:
             method.release()
         model = method.deployable().eval()

@@ -1,0 +1,48 @@
+"""Every setting on record: rows, footnotes, summary.json, and OUT/benchmark.toml that re-plans the same jobs."""
+
+from __future__ import annotations
+
+import json
+
+from kdbench.cli import main
+from tests.conftest import TINY_RUN
+
+
+def _rows(out):
+    return [json.loads(line) for line in (out / "runs.jsonl").read_text().splitlines()]
+
+
+def test_settings_are_in_every_row_the_footnote_and_the_summary(tmp_path):
+    out = tmp_path / "out"
+    assert main(["run", "--methods", "hinton", "--lr", "0.003", "--batch-size", "32", "--out", str(out),
+                 *TINY_RUN]) == 0
+    rows = _rows(out)
+    assert rows and all(r["lr"] == 0.003 and r["batch_size"] == 32 and r["teacher_epochs"] == 2 for r in rows)
+    assert all(r["dataset_options"] == {"n_train": 96, "n_val": 48, "n_test": 48} for r in rows)
+    assert {r["epochs"] for r in rows if r["method"] != "teacher"} == {1}
+    md = (out / "leaderboard.md").read_text()
+    assert "All methods at their defaults" in md  # no method options given
+    for text in ("epochs=1", "teacher_epochs=2", "batch_size=32", "lr=0.003", "synthetic: n_test=48, n_train=96"):
+        assert text in md, text
+    summary = json.loads((out / "summary.json").read_text())
+    assert "lr=0.003" in summary["non_default_settings"]
+    hinton = next(m for m in summary["models"] if m["method"] == "hinton")
+    assert hinton["config"]["lr"] == 0.003 and hinton["config"]["dataset_options"]["n_train"] == 96
+
+
+def test_the_saved_benchmark_toml_plans_the_same_jobs_and_resumes_the_run(tmp_path, capsys):
+    from kdbench.config.benchmark import load_toml
+    from kdbench.config.record import benchmark_document
+
+    out = tmp_path / "out"
+    args = ["run", "--methods", "hinton", "--method-opt", "hinton.T=2", "--seeds", "0", "--out", str(out),
+            *TINY_RUN]
+    assert main(args) == 0
+    first = _rows(out)
+    saved = out / "benchmark.toml"
+    back = load_toml(saved)
+    assert back.method_options == {"hinton": {"T": 2}} and back.epochs == 1 and back.teacher_epochs == 2
+    assert benchmark_document(back) == benchmark_document(load_toml(saved))  # a fixed point
+    capsys.readouterr()
+    assert main(["run", "--config", str(saved), "--out", str(out), "--quiet"]) == 0
+    assert _rows(out) == first  # every job found done: same config hashes, nothing re-run
