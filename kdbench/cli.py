@@ -112,6 +112,8 @@ def bench_from_args(args) -> Benchmark:
 
 
 def cmd_run(args, console: Console) -> int:
+    from rich.markup import escape
+
     from kdbench.plugins import load_plugins
     from kdbench.report.figures import write_run_figures
     from kdbench.report.publish import publish
@@ -123,7 +125,8 @@ def cmd_run(args, console: Console) -> int:
     bench = bench_from_args(args)
     plugins = load_plugins(args.plugin)
     for info in plugins.broken:
-        console.print(f"[yellow]warning:[/] plugin {info.name} ({info.label}) failed to load: {info.error}")
+        warning = f"plugin {info.name} ({info.label}) failed to load: {info.error}"
+        console.print(f"[yellow]warning:[/] {escape(warning)}")  # plugin text, not rich markup
     out = Path(args.out or Path("results") / bench.name)
     reporter = Reporter(console) if args.quiet else RichReporter(Console(stderr=True))
     with reporter:
@@ -133,7 +136,7 @@ def cmd_run(args, console: Console) -> int:
         summary = runner.run()
     rows, warnings = read_rows(out / "runs.jsonl")
     for w in summary.warnings:
-        console.print(f"[yellow]warning:[/] {w}")
+        console.print(f"[yellow]warning:[/] {escape(w)}")  # plugin errors and runs.jsonl lines: not markup
     try:
         published = publish(rows, out, benchmark=bench.name)
     except OSError as exc:  # the rows are safe in runs.jsonl; only the tables could not be written
@@ -148,11 +151,13 @@ def cmd_run(args, console: Console) -> int:
     _report(published, console, quiet=args.quiet)
     for r in summary.rows:
         if r["status"] == "failed":
-            console.print(f"[red]failed:[/] {r['dataset']} {r['student']} {r['method']} seed={r['seed']}: {r['error']}")
+            what = f"{r['dataset']} {r['student']} {r['method']} seed={r['seed']}: {r['error']}"
+            console.print(f"[red]failed:[/] {escape(what)}")
     return 1 if summary.failed else 0
 
 
 def cmd_plugins(args, console: Console) -> int:
+    from rich.markup import escape
     from rich.table import Table
 
     from kdbench.plugins import load_plugins
@@ -165,27 +170,29 @@ def cmd_plugins(args, console: Console) -> int:
         table.add_column("name")
         table.add_column("provided by")
         table.add_column("description")
-        for c in reg:
-            table.add_row(c.name, c.provider, c.help)
+        for c in reg:  # plugin-provided text, never rich markup (a '[/]' in a help line must not crash this)
+            table.add_row(escape(c.name), escape(c.provider), escape(str(c.help)))
         console.print(table)
         if args.verbose and kind == "methods":
             for c in reg:
                 defaults = ", ".join(f"{k}={v!r}" for k, v in getattr(c.obj, "defaults", {}).items()) or "none"
-                console.print(f"[bold]{c.name}[/]\n  defaults: {defaults}\n  source:   {getattr(c.obj, 'paper', '')}",
-                              highlight=False)
+                console.print(f"[bold]{escape(c.name)}[/]\n  defaults: {escape(defaults)}\n  "
+                              f"source:   {escape(str(getattr(c.obj, 'paper', '')))}", highlight=False)
     console.print("models: any timm model name also works as a teacher or student.")
     for info in plugins.broken:
-        console.print(f"[red]broken plugin[/] {info.name} ({info.label}): {info.error}")
+        console.print(f"[red]broken plugin[/] {escape(f'{info.name} ({info.label}): {info.error}')}", highlight=False)
     return 0
 
 
 def cmd_leaderboard(args, console: Console) -> int:
+    from rich.markup import escape
+
     from kdbench.errors import ConfigError
     from kdbench.report.publish import publish
     from kdbench.report.render import FORMATS
     from kdbench.run.results import read_rows
 
-    rows = []
+    rows, skipped = [], 0
     for p in args.paths:
         path = Path(p)
         path = path / "runs.jsonl" if path.is_dir() else path
@@ -193,13 +200,22 @@ def cmd_leaderboard(args, console: Console) -> int:
             raise ConfigError(f"{p}: no runs.jsonl there; give an output directory of `kdbench run` or a runs.jsonl")
         got, warnings = read_rows(path)
         rows += got
+        skipped += len(warnings)
         for w in warnings:
-            console.print(f"[yellow]warning:[/] {w}")
+            console.print(f"[yellow]warning:[/] {escape(w)}", highlight=False)
+    if not rows:
+        why = f"all {skipped} lines were skipped (see the warnings above)" if skipped else "it is empty"
+        raise ConfigError(f"no result rows in {', '.join(args.paths)}: {why}; "
+                          f"give the output directory of a `kdbench run`")
     first = Path(args.paths[0])
     out = Path(args.out) if args.out else first if first.is_dir() else first.parent
     formats = [f.strip() for f in args.format.split(",") if f.strip()] if args.format else list(FORMATS)
     metrics = [m.strip() for m in args.metrics.split(",") if m.strip()] if args.metrics else None
-    published = publish(rows, out, formats=formats, metrics=metrics, sort=args.sort, plots=not args.no_plots)
+    try:
+        published = publish(rows, out, formats=formats, metrics=metrics, sort=args.sort, plots=not args.no_plots)
+    except OSError as exc:  # e.g. --out inside a read-only folder
+        raise storage_failure(exc) or ConfigError(f"cannot write the leaderboard to {out}: {exc.strerror or exc}; "
+                                                  f"choose another --out") from None
     _report(published, console)
     return 0
 
@@ -260,7 +276,8 @@ def main(argv: list[str] | None = None) -> int:
                    "cache": cmd_cache}[args.command]
         return handler(args, console)
     except KdbenchError as exc:
-        err.print(f"kdbench: error: {exc}", markup=False, highlight=False, soft_wrap=True)
+        message = " ".join(str(exc).splitlines())  # one line, whatever the message embeds
+        err.print(f"kdbench: error: {message}", markup=False, highlight=False, soft_wrap=True)
         return 2
     except KeyboardInterrupt:
         err.print("kdbench: interrupted; finished results are kept; run the same command again to resume",

@@ -3,7 +3,8 @@
 Built-in components live in :mod:`kdbench.builtins` and are registered through the same
 hooks as third-party plugins (as pytest does with its own plugins). Installed packages
 are found through the ``kdbench`` entry-point group; ``--plugin module.path`` loads a
-local module. A plugin that fails to import is recorded as broken and the rest load.
+local module. A plugin that fails to import, whose hooks pluggy refuses (an argument the
+hookspec lacks) or whose register hook raises is recorded as broken and the rest load.
 """
 
 from __future__ import annotations
@@ -11,7 +12,6 @@ from __future__ import annotations
 import importlib
 import importlib.metadata as md
 from dataclasses import dataclass, field
-from functools import partial
 
 import pluggy
 
@@ -97,7 +97,7 @@ def load_plugins(extra_modules: tuple[str, ...] | list[str] = (), *, entry_point
             try:
                 pm.register(ep.load(), name=ep.name)
             except Exception as exc:  # one broken plugin must not take the others down
-                info.error = f"{type(exc).__name__}: {exc}"
+                info.error = _one_line(exc)
 
     for modname in extra_modules:
         try:
@@ -109,18 +109,71 @@ def load_plugins(extra_modules: tuple[str, ...] | list[str] = (), *, entry_point
             ) from None
         if pm.is_registered(module):
             continue
-        pm.register(module, name=modname)
-        infos[modname] = PluginInfo(modname, "--plugin")
+        infos[modname] = info = PluginInfo(modname, "--plugin")
+        try:  # pluggy refuses a hookimpl whose arguments the hookspec lacks (PluginValidationError)
+            pm.register(module, name=modname)
+        except Exception as exc:
+            info.error = _one_line(exc)
 
-    registries = {kind: Registry(kind) for kind in KINDS}
+    return Plugins(pm, _fill_registries(pm, infos), infos)
+
+
+def _fill_registries(pm: pluggy.PluginManager, infos: dict[str, PluginInfo]) -> dict[str, Registry]:
+    """Call every plugin's register_* hooks; a plugin whose hook raises is broken and adds nothing.
+
+    Each plugin's components are collected first (its own duplicates and malformed calls are
+    refused inside its hook, as before) and added to the shared registries only when all
+    its hooks succeeded, so a half-registered plugin never shows up. Its observer hooks are
+    unregistered too. A :class:`KdbenchError` (a duplicate or invalid name) still stops
+    everything: it names what to fix.
+    """
+    calls: dict[str, list[tuple[str, list]]] = {kind: [] for kind in KINDS}
     for kind in KINDS:
         hook = getattr(pm.hook, f"register_{kind}")
         for impl in hook.get_hookimpls():  # registration order: built-ins first
-            provider = infos.get(impl.plugin_name, PluginInfo(impl.plugin_name, "?")).label
-            if infos.get(impl.plugin_name) and infos[impl.plugin_name].source == "builtin":
+            info = infos.setdefault(impl.plugin_name, PluginInfo(impl.plugin_name, "?"))
+            if info.error:
+                continue
+            provider = info.label
+            if info.source == "builtin":
                 provider = f"kdbench {__version__} (built-in)"
-            impl.function(register=partial(registries[kind].add, provider=provider))
-    return Plugins(pm, registries, infos)
+            register, made = _recorder(kind, provider)
+            try:
+                impl.function(register=register)
+            except KdbenchError:
+                raise
+            except Exception as exc:  # one broken plugin must not take the others (or `kdbench plugins`) down
+                info.error = f"register_{kind}: {_one_line(exc)}"
+                continue
+            calls[kind].append((impl.plugin_name, made))
+    for info in infos.values():
+        if info.error and pm.get_plugin(info.name) is not None:
+            pm.unregister(name=info.name)
+    registries = {kind: Registry(kind) for kind in KINDS}
+    for kind in KINDS:
+        for plugin_name, made in calls[kind]:
+            if infos[plugin_name].error:
+                continue
+            for provider, args, kwargs in made:
+                registries[kind].add(*args, provider=provider, **kwargs)
+    return registries
+
+
+def _recorder(kind: str, provider: str):
+    """A ``register`` callback for one plugin's hook, and the list of the calls it accepted."""
+    own, made = Registry(kind), []
+
+    def register(*args, **kwargs):
+        own.add(*args, provider=provider, **kwargs)  # a malformed call raises inside the plugin's hook
+        made.append((provider, args, kwargs))
+
+    return register, made
+
+
+def _one_line(exc: BaseException) -> str:
+    """``Type: message`` on one line (pluggy's validation messages span several)."""
+    text = " ".join(str(exc).split())
+    return f"{type(exc).__name__}: {text[:300]}" if text else type(exc).__name__
 
 
 def _version(dist: str) -> str:

@@ -145,7 +145,7 @@ def test_a_failing_job_is_recorded_and_the_others_go_on(tmp_path, monkeypatch):
 
 def test_half_written_last_line_is_ignored_and_reported(tmp_path):
     path = tmp_path / "runs.jsonl"
-    path.write_text('{"method": "a", "status": "ok"}\n{"method": "b", "sta')
+    path.write_text('{"method": "a", "status": "ok", "config_hash": "a"}\n{"method": "b", "sta')
     rows, warnings = read_rows(path)
     assert [r["method"] for r in rows] == ["a"] and "incomplete row" in warnings[0]
 
@@ -180,8 +180,8 @@ def test_a_row_appended_after_a_torn_line_starts_on_its_own_line(tmp_path):
     from kdbench.run.results import RunsWriter
 
     path = tmp_path / "runs.jsonl"
-    path.write_text('{"method": "a", "status": "ok"}\n{"method": "b", "sta')
-    RunsWriter(path).append({"method": "c", "status": "ok"})
+    path.write_text('{"method": "a", "status": "ok", "config_hash": "a"}\n{"method": "b", "sta')
+    RunsWriter(path).append({"method": "c", "status": "ok", "config_hash": "c"})
     rows, warnings = read_rows(path)
     assert [r["method"] for r in rows] == ["a", "c"] and len(warnings) == 1
 

@@ -74,8 +74,12 @@ class Benchmark:
 
 _LIST_FIELDS = {"datasets": str, "teachers": str, "students": str, "methods": str, "explainers": str,
                 "seeds": int, "fractions": float}
+_TABLE_FIELDS = ("dataset_options", "method_options", "plugin_settings")  # [datasets.*], [methods.*], [plugins.*]
 _SCALAR_FIELDS = {f.name: f.type for f in fields(Benchmark)
-                  if f.name not in _LIST_FIELDS and f.name not in ("dataset_options", "method_options")}
+                  if f.name not in _LIST_FIELDS and f.name not in _TABLE_FIELDS}
+#: The top level of a benchmark file: [benchmark] and one table per name in the others.
+_TOP_LEVEL = ("benchmark", "datasets", "methods", "plugins")
+_CHOICES = {"xai_profile": ("default", "full")}
 
 
 def load_toml(path: str | Path) -> Benchmark:
@@ -83,13 +87,27 @@ def load_toml(path: str | Path) -> Benchmark:
     if not path.is_file():
         raise ConfigError(f"benchmark file {path} does not exist")
     try:
-        data = tomllib.loads(path.read_text())
+        text = path.read_bytes().decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise ConfigError(f"benchmark file {path} is not UTF-8 text (byte {exc.start}); a benchmark file is "
+                          f"TOML, e.g. benchmarks/synthetic-demo.toml") from None
+    except OSError as exc:
+        raise ConfigError(f"cannot read benchmark file {path}: {exc.strerror or exc}") from None
+    try:
+        data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"benchmark file {path}: TOML syntax error: {exc}") from None
-    unknown = set(data) - {"benchmark", "datasets", "methods", "plugins"}
+    tables = "[benchmark], [datasets.<name>], [methods.<name>], [plugins.<name>]"
+    unknown = sorted(set(data) - set(_TOP_LEVEL))
     if unknown:
-        raise ConfigError(f"benchmark file {path}: unknown table [{sorted(unknown)[0]}] "
-                          f"(tables: [benchmark], [datasets.<name>], [methods.<name>], [plugins.<name>])")
+        what = f"table [{unknown[0]}]" if isinstance(data[unknown[0]], dict) else f"key {unknown[0]!r}"
+        raise ConfigError(f"benchmark file {path}: unknown top-level {what} (valid: {tables}; settings such as "
+                          f"seeds go in [benchmark])")
+    for key in _TOP_LEVEL:
+        if not isinstance(data.get(key, {}), dict):
+            example = "[benchmark]" if key == "benchmark" else f"[{key}.NAME]"
+            raise ConfigError(f"benchmark file {path}: {key} must be a table, e.g. {example}, "
+                              f"not {type(data[key]).__name__} {_short(data[key])}")
     bench = Benchmark(name=path.stem)
     apply(bench, data.get("benchmark", {}), where=str(path))
     for key in ("data_root", "teacher_checkpoint"):  # relative paths: relative to the benchmark file
@@ -112,6 +130,8 @@ def apply(bench: Benchmark, values: dict[str, Any], where: str = "command line")
             setattr(bench, key, _as_list(key, value, _LIST_FIELDS[key], where))
         elif key in _SCALAR_FIELDS:
             setattr(bench, key, _as_scalar(key, value, type(getattr(Benchmark(), key)), where))
+            if key in _CHOICES and getattr(bench, key) not in _CHOICES[key]:
+                raise ConfigError(f"{where}: {key} must be one of {', '.join(_CHOICES[key])}, got {_short(value)}")
         else:
             known = ", ".join(sorted(list(_LIST_FIELDS) + list(_SCALAR_FIELDS)))
             raise ConfigError(f"{where}: unknown benchmark setting {key!r} (settings: {known})")
@@ -122,27 +142,47 @@ def _as_list(key, value, kind, where):
     if isinstance(value, str):
         value = [v for v in (p.strip() for p in value.split(",")) if v]
     if not isinstance(value, list):
-        raise ConfigError(f"{where}: {key} must be a list, e.g. {key} = [...]")
+        raise ConfigError(f"{where}: {key} must be a list, e.g. {key} = [...], got {_short(value)}")
     try:
-        return [kind(v) if not isinstance(v, bool) else _bad() for v in value]
-    except (TypeError, ValueError):
-        raise ConfigError(f"{where}: {key} must hold {kind.__name__} values, got {value!r}") from None
+        return [_item(v, kind) for v in value]
+    except (TypeError, ValueError, OverflowError):
+        hint = {str: "names", int: "whole numbers", float: "numbers"}[kind]
+        raise ConfigError(f"{where}: {key} must hold {kind.__name__} values ({hint}), got {_short(value)}") from None
 
 
-def _bad():
-    raise TypeError
+def _item(v, kind):
+    """One list element: names are text; numbers are numbers or their text (CLI), never true/false."""
+    if kind is str:
+        if not isinstance(v, str):
+            raise TypeError
+        return v
+    if isinstance(v, bool) or not isinstance(v, (str, int, float)):
+        raise TypeError
+    if kind is int and isinstance(v, float) and not v.is_integer():  # seeds = [1.5] is not seed 1
+        raise ValueError
+    return kind(v)
+
+
+def _short(value, limit: int = 80) -> str:
+    text = repr(value)
+    return text if len(text) <= limit else text[:limit] + "..."
 
 
 def _as_scalar(key, value, kind, where):
     if isinstance(value, str) and kind is not str:
         value = parse_option_value(value)
+    if kind is str and not isinstance(value, str):
+        raise ConfigError(f"{where}: {key} must be text, got {_short(value)}")
     if kind is bool and not isinstance(value, bool):
-        raise ConfigError(f"{where}: {key} must be true or false, got {value!r}")
+        raise ConfigError(f"{where}: {key} must be true or false, got {_short(value)}")
     if kind in (int, float) and (isinstance(value, bool) or not isinstance(value, (int, float))):
-        raise ConfigError(f"{where}: {key} must be a number, got {value!r}")
+        raise ConfigError(f"{where}: {key} must be a number, got {_short(value)}")
     if kind is int and isinstance(value, float) and not value.is_integer():
-        raise ConfigError(f"{where}: {key} must be a whole number, got {value!r}")
-    return kind(value)
+        raise ConfigError(f"{where}: {key} must be a whole number, got {_short(value)}")
+    try:
+        return kind(value)
+    except OverflowError:  # a 400-digit integer for a float setting
+        raise ConfigError(f"{where}: {key} is out of range, got {_short(value)}") from None
 
 
 def parse_assignments(items: list[str], flag: str) -> dict[str, dict[str, Any]]:

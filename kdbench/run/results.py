@@ -2,7 +2,8 @@
 
 Each line is one flat JSON row (schema in docs/results-schema.md). Rows are flushed and
 fsynced as they are written, so a crash loses at most the job in progress; a
-half-written last line is ignored when reading and reported.
+half-written last line, or any line that is not a result row, is ignored when reading
+and reported.
 """
 
 from __future__ import annotations
@@ -78,20 +79,70 @@ class RunsWriter:
             os.fsync(f.fileno())
 
 
+#: Types of the columns a row may carry; a row with another type there is not kdbench's.
+_TEXT, _NUMBER = (str,), (int, float)
+COLUMN_TYPES = {
+    "status": _TEXT, "config_hash": _TEXT, "kind": _TEXT, "dataset": _TEXT, "teacher": _TEXT, "student": _TEXT,
+    "method": _TEXT, "seed": (int,), "fraction": _NUMBER, "explainer": _TEXT + (type(None),),
+    "error": _TEXT + (type(None),), "method_options": (dict,), "dataset_options": (dict,),
+    "epochs": (int, type(None)),
+    **{c: _NUMBER + (type(None),) for c in PREDICTIVE_COLUMNS + ["best_epoch", "train_images"]},
+}
+#: Columns without which a row cannot be matched to its job.
+REQUIRED_COLUMNS = ("status", "config_hash")
+
+
+def row_problem(row) -> str:
+    """Why ``row`` is not a result row kdbench wrote ('' when it is one)."""
+    if not isinstance(row, dict):
+        return f"a JSON {_json_type(row)}, not an object"
+    missing = [c for c in REQUIRED_COLUMNS if c not in row]
+    if missing:
+        return f"a JSON object without {' and '.join(missing)}"
+    for column, types in COLUMN_TYPES.items():
+        value = row.get(column)
+        if column in row and (not isinstance(value, types) or (isinstance(value, bool) and bool not in types)):
+            expected = " or ".join("null" if t is type(None) else t.__name__ for t in types)
+            return f"{column} is a JSON {_json_type(value)}, not {expected}"  # never the value: it may be anything
+    return ""
+
+
+def _json_type(value) -> str:
+    return {bool: "boolean", int: "number", float: "number", str: "string", list: "array", dict: "object",
+            type(None): "null"}.get(type(value), type(value).__name__)
+
+
 def read_rows(path: str | Path) -> tuple[list[dict], list[str]]:
-    """All complete rows, and a warning per unreadable line (e.g. cut by a crash)."""
+    """All result rows, and a warning per line that is not one (e.g. cut by a crash, or garbage).
+
+    Lines end at a newline byte only, as :class:`RunsWriter` writes them. A line that is not
+    UTF-8, not JSON, not a JSON object, or an object that lacks ``status``/``config_hash``
+    or holds a known column of the wrong type is skipped with a warning; it stays in the
+    file (runs.jsonl is never rewritten), so nothing is lost.
+    """
     path = Path(path)
     rows, warnings = [], []
     if not path.exists():
         return rows, warnings
-    lines = path.read_text(encoding="utf-8").splitlines()
-    for i, line in enumerate(lines, 1):
-        if not line.strip():
+    lines = path.read_bytes().split(b"\n")
+    last = max((i for i, line in enumerate(lines, 1) if line.strip()), default=0)
+    for i, raw in enumerate(lines, 1):
+        if not raw.strip():
             continue
         try:
-            rows.append(json.loads(line))
-        except json.JSONDecodeError:
-            warnings.append(f"{path}:{i}: ignoring an incomplete row (interrupted write)")
+            row = json.loads(raw.decode("utf-8"))
+        except UnicodeDecodeError:
+            warnings.append(f"{path}:{i}: ignoring a line that is not UTF-8 text")
+            continue
+        except (ValueError, RecursionError):  # JSONDecodeError is a ValueError; RecursionError: [[[[...
+            warnings.append(f"{path}:{i}: ignoring an incomplete row (interrupted write)" if i == last else
+                            f"{path}:{i}: ignoring a line that is not JSON")
+            continue
+        problem = row_problem(row)
+        if problem:
+            warnings.append(f"{path}:{i}: ignoring a line that is not a result row ({problem})")
+            continue
+        rows.append(row)
     return rows, warnings
 
 
