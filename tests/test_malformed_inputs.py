@@ -495,3 +495,52 @@ def test_bad_leaderboard_input_is_one_line_and_writes_nothing(case, args, messag
     if "--" in case:  # the choices are named
         assert "accuracy" in line or "md, latex, html, csv, json" in line
         assert not (tmp_path / "in" / "leaderboard.md").exists()
+
+
+@pytest.mark.parametrize("args,message", [
+    (["--students", ""], "--students is empty"),
+    (["--teachers", ""], "--teachers is empty"),
+    (["--datasets", ""], "--datasets is empty"),
+    (["--fractions", ""], "--fractions is empty"),
+    (["--methods", "", "--no-baseline"], "no methods to run"),
+    (["--seeds", "-1"], "seed -1 is outside"),
+    (["--seeds", str(2**32)], "is outside [0, 2**32)"),
+    (["--method-opt", "hinton.T=inf"], "is not a valid float"),
+    (["--method-opt", "hinton.alpha=nan"], "is not a valid float"),
+    (["--dataset-opt", "synthetic.data_seed=-1"], "data_seed -1 is outside"),
+])
+def test_empty_lists_out_of_range_seeds_and_infinite_options_are_refused(args, message, tmp_path, capsys):
+    from kdbench.cli import main
+    from tests.conftest import TINY_RUN
+
+    code = main(["run", "--methods", "hinton", "--out", str(tmp_path / "o"), *TINY_RUN, *args])
+    err = capsys.readouterr().err
+    assert code == 2 and message in err and "Traceback" not in err and len(err.strip().splitlines()) == 1
+    assert not (tmp_path / "o" / "runs.jsonl").exists()
+
+
+def test_a_dataset_too_large_for_memory_is_one_line(tmp_path, capsys, monkeypatch):
+    from kdbench.builtins import datasets
+    from kdbench.cli import main
+    from tests.conftest import TINY_RUN
+
+    def huge(*args, **kwargs):
+        raise MemoryError
+
+    monkeypatch.setattr(datasets, "render", huge)
+    code = main(["run", "--methods", "hinton", "--out", str(tmp_path / "o"), *TINY_RUN])
+    err = capsys.readouterr().err
+    assert code == 2 and "does not fit in memory" in err and "Traceback" not in err
+
+
+def test_names_from_runs_jsonl_are_never_terminal_markup(tmp_path, capsys):
+    import json
+
+    from kdbench.cli import main
+
+    row = {"kind": "predictive", "dataset": "d[/]", "teacher": "t[bold]", "student": "s[/x]", "method": "m[/]",
+           "seed": 0, "fraction": 1.0, "explainer": None, "status": "ok", "config_hash": "h", "accuracy": 0.5,
+           "auc": 0.5, "f1": 0.5, "params": 1, "flops": 1, "latency_ms": 1.0}
+    (tmp_path / "runs.jsonl").write_text(json.dumps(row) + "\n")
+    assert main(["leaderboard", str(tmp_path), "--no-plots"]) == 0
+    assert "m[/]" in capsys.readouterr().out

@@ -23,6 +23,8 @@ def synthetic(arg=None, *, seed: int = 0, image_size: int = 32, n_train: int = 2
         raise ConfigError(f"synthetic: channels must be 1 or 3, not {channels!r}")
     if image_size < 16:
         raise ConfigError(f"synthetic: image_size {image_size} is too small for lesions to be drawn; use 16 or more")
+    if not 0 <= int(data_seed) < 2**32:
+        raise ConfigError(f"synthetic: data_seed {data_seed} is outside [0, 2**32)")
     sizes = [int(n_train), int(n_val), int(n_test)]
     if min(sizes) < 4:
         raise ConfigError("synthetic: n_train, n_val and n_test must each be at least 4")

@@ -55,8 +55,17 @@ def validate(bench: Benchmark, plugins: Plugins) -> None:
     for f in bench.fractions:
         if not 0 < f <= 1:
             raise ConfigError(f"fraction {f} is outside (0, 1]; use e.g. --fractions 0.1,0.25,1.0")
-    if not bench.seeds:
-        raise ConfigError("no seeds given; use e.g. --seeds 0,1,2")
+    for flag, values, example in (("--datasets", bench.datasets, "synthetic"), ("--teachers", bench.teachers, "resnet18"),
+                                  ("--students", bench.students, "mobilenetv3_small_050"),
+                                  ("--seeds", bench.seeds, "0,1,2"), ("--fractions", bench.fractions, "1.0")):
+        if not values:  # an empty list plans zero jobs and would "succeed" with nothing done
+            raise ConfigError(f"{flag} is empty; give at least one, e.g. {flag} {example}")
+    if not bench.all_methods():
+        raise ConfigError("no methods to run (--methods is empty and --no-baseline drops scratch); "
+                          "give at least one, e.g. --methods hinton")
+    for seed in bench.seeds:
+        if not 0 <= seed < 2**32:  # numpy and scikit-learn take seeds in [0, 2**32)
+            raise ConfigError(f"seed {seed} is outside [0, 2**32); use e.g. --seeds 0,1,2")
     if bench.teacher_checkpoint and not Path(bench.teacher_checkpoint).expanduser().is_file():
         raise ConfigError(f"teacher checkpoint {bench.teacher_checkpoint} does not exist")
     if bench.epochs < 1 or bench.teacher_epochs < 1:

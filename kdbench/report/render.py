@@ -615,15 +615,19 @@ def to_json(tables: list[Table], conflicts: list[str]) -> str:
 # -- terminal ---------------------------------------------------------------------------
 def rich_tables(tables: list[Table]) -> list:
     """One rich table per table and (dataset, teacher), so every column stays readable."""
+    from rich.markup import escape
     from rich.table import Table as RichTable
+    from rich.text import Text
 
+    BEST = "\0"
     out = []
     for t in tables:
         for (dataset, teacher), part in t.frame.groupby(["dataset", "teacher"], sort=False):
             sub = Table(t.name, t.title, part, t.ids, t.metrics, t.specs)
-            headers, rows = cells(sub, bold=lambda s: f"[bold green]{s}[/]")
+            headers, rows = cells(sub, bold=lambda s: BEST + s)  # names come from runs.jsonl: never markup
+            rows = [[f"[bold green]{escape(c[1:])}[/]" if c.startswith(BEST) else escape(c) for c in r] for r in rows]
             keep = [i for i, h in enumerate(headers) if h not in ("dataset", "teacher", "n")]
-            table = RichTable(title=f"{t.title} · {dataset} · teacher {teacher}", title_justify="left")
+            table = RichTable(title=escape(f"{t.title} · {dataset} · teacher {teacher}"), title_justify="left")
             for i in keep:
                 name, _, arrow = headers[i].partition(" ")
                 table.add_column(f"{SHORT.get(name, name)} {arrow}".strip(),
@@ -631,7 +635,7 @@ def rich_tables(tables: list[Table]) -> list:
             for r in rows:
                 table.add_row(*[r[i] for i in keep])
             out.append(table)
-        out.append(t.footnote)
+        out.append(Text(t.footnote))
     return out or ["no successful results yet"]
 
 

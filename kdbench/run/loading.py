@@ -6,7 +6,7 @@ import inspect
 
 from kdbench.config.benchmark import Benchmark
 from kdbench.data.contract import DatasetBundle, check_labels
-from kdbench.errors import ConfigError
+from kdbench.errors import ConfigError, DataError
 from kdbench.plugins import Plugins
 
 
@@ -22,7 +22,11 @@ def load_dataset(spec: str, bench: Benchmark, plugins: Plugins) -> DatasetBundle
         for key in options:
             if key not in params:
                 raise ConfigError(f"dataset {name} has no option {key!r} (options: {', '.join(allowed)})")
-    bundle = factory(arg or None, seed=0, **options)
+    try:
+        bundle = factory(arg or None, seed=0, **options)
+    except MemoryError:
+        raise DataError(f"dataset {spec} does not fit in memory with options {options or 'at their defaults'}; "
+                        f"use a smaller image_size or fewer images") from None
     for split in ("train", "val", "test"):
         check_labels(bundle.info, getattr(bundle, split), split)
     return bundle

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ast
+import math
 from typing import Any, ClassVar
 
 import torch
@@ -181,8 +182,11 @@ def coerce(method: str, key: str, value: Any, default: Any) -> Any:
             raise TypeError
         if want is int and isinstance(value, float) and not value.is_integer():
             raise TypeError
-        return want(value) if default is not None else value
-    except (TypeError, ValueError):
+        result = want(value) if default is not None else value
+        if isinstance(result, float) and not math.isfinite(result):
+            raise ValueError  # T=inf or alpha=nan silently turns a loss term into nonsense
+        return result
+    except (TypeError, ValueError, OverflowError):
         raise ConfigError(f"option {method}.{key}={value!r} is not a valid {want.__name__} "
                           f"(default {default!r})") from None
 
