@@ -44,7 +44,7 @@ def tiny_pair(tiny_data):
 #: Settings for end-to-end CLI runs that take seconds.
 TINY_RUN = ["--teachers", "tinycnn", "--students", "smallcnn", "--epochs", "1", "--teacher-epochs", "2",
             "--dataset-opt", "synthetic.n_train=96", "--dataset-opt", "synthetic.n_val=48",
-            "--dataset-opt", "synthetic.n_test=48", "--quiet"]
+            "--dataset-opt", "synthetic.n_test=48", "--quiet", "--explainers", ""]  # no explanation scoring
 
 
 @pytest.fixture(scope="session")

@@ -129,7 +129,7 @@ def test_chexpert_csv_runs_end_to_end_through_the_cli(tmp_path):
     out, cache = tmp_path / "out", tmp_path / "cache"
     code = main(["run", "--datasets", f"csv:{csv}", "--methods", "hinton", "--teachers", "tinycnn", "--students",
                  "tinycnn", "--epochs", "1", "--teacher-epochs", "1", "--seeds", "0", "--batch-size", "8",
-                 "--out", str(out), "--cache-dir", str(cache), "--quiet", "--dataset-opt", "csv.image_size=16"])
+                 "--out", str(out), "--cache-dir", str(cache), "--quiet", "--dataset-opt", "csv.image_size=16", "--explainers", ""])
     assert code == 0
     rows = [json.loads(line) for line in (out / "runs.jsonl").read_text().splitlines()]
     hinton = [r for r in rows if r["method"] == "hinton"]
@@ -278,7 +278,7 @@ def test_image_size_below_8_is_refused_by_every_image_dataset(tmp_path):
 RUN = ["run", "--datasets", "synthetic", "--methods", "hinton", "--teachers", "tinycnn", "--students", "tinycnn",
        "--epochs", "1", "--teacher-epochs", "1", "--seeds", "0", "--quiet",
        "--dataset-opt", "synthetic.n_train=16", "--dataset-opt", "synthetic.n_val=8",
-       "--dataset-opt", "synthetic.n_test=8"]
+       "--dataset-opt", "synthetic.n_test=8", "--explainers", ""]
 
 
 @pytest.mark.parametrize("bad,msg", [

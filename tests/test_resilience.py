@@ -24,7 +24,8 @@ from kdbench.run.lock import LOCK_NAME
 #: Slow enough (a few seconds per job) that a kill lands mid-run.
 SLOW_RUN = ["run", "--teachers", "tinycnn", "--students", "smallcnn", "--methods", "hinton,fitnets,at",
             "--epochs", "2", "--teacher-epochs", "2", "--dataset-opt", "synthetic.n_train=1500",
-            "--dataset-opt", "synthetic.n_val=100", "--dataset-opt", "synthetic.n_test=100", "--quiet"]
+            "--dataset-opt", "synthetic.n_val=100", "--dataset-opt", "synthetic.n_test=100", "--quiet",
+            "--explainers", ""]
 
 
 def rows_of(out):

@@ -67,7 +67,7 @@ def test_same_seed_gives_the_same_metrics(first_run, tmp_path):
 
 def test_second_run_reuses_the_cached_teacher(tmp_path):
     bench = apply(Benchmark(), {"teachers": ["tinycnn"], "students": ["smallcnn"], "methods": ["hinton"],
-                                "epochs": 1, "teacher_epochs": 2})
+                                "epochs": 1, "teacher_epochs": 2, "explainers": []})
     bench.dataset_options["synthetic"] = {"n_train": 96, "n_val": 48, "n_test": 48}
     plugins = load_plugins()
     first = Runner(bench, plugins, tmp_path / "a").run()
@@ -162,8 +162,8 @@ def test_force_rerun_supersedes_rows_instead_of_counting_them_as_seeds(first_run
 
 
 def test_explainers_add_rows_a_leaderboard_section_and_the_figure(tmp_path):
-    code = main(["run", "--methods", "hinton", "--explainers", "gradcam,random,medtex-mask", "--xai-samples", "12",
-                 "--out", str(tmp_path), *TINY_RUN])
+    code = main(["run", "--methods", "hinton", "--out", str(tmp_path), *TINY_RUN,
+                 "--explainers", "gradcam,random,medtex-mask", "--xai-samples", "12"])
     assert code == 0
     xai = [r for r in rows_of(tmp_path) if r["kind"] == "explanation"]
     assert {(r["method"], r["explainer"]) for r in xai} >= {("teacher", "gradcam"), ("hinton", "random")}

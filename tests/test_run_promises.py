@@ -33,7 +33,7 @@ def _write_medmnist(root: Path, labels_flip: bool = False) -> None:
 
 MEDMNIST_RUN = ["--datasets", "medmnist:breastmnist", "--teachers", "tinycnn", "--students", "tinycnn",
                 "--methods", "hinton", "--no-baseline", "--epochs", "1", "--teacher-epochs", "1", "--seeds", "0",
-                "--quiet"]
+                "--quiet", "--explainers", ""]
 
 
 def test_a_cached_teacher_is_not_reused_after_the_data_changed_in_the_same_file(tmp_path):

@@ -33,6 +33,13 @@ from kdbench.distill.methods.base import parse_option_value
 from kdbench.errors import ConfigError
 
 
+#: Scored unless a run says otherwise (``--explainers ""`` turns scoring off): the question kdbench
+#: answers is which small model can still be explained, so the main command must score explanations.
+#: Grad-CAM and a gradient method, MED-TEX's learned mask (rows for other methods' students say
+#: ``not_applicable``) and the ``random`` baseline, the chance level of every metric.
+DEFAULT_EXPLAINERS = ("gradcam", "saliency", "medtex-mask", "random")
+
+
 @dataclass
 class Benchmark:
     name: str = "default"
@@ -40,7 +47,7 @@ class Benchmark:
     teachers: list[str] = field(default_factory=lambda: ["resnet18"])
     students: list[str] = field(default_factory=lambda: ["mobilenetv3_small_050"])
     methods: list[str] = field(default_factory=lambda: ["medtex", "hinton", "fitnets"])
-    explainers: list[str] = field(default_factory=list)
+    explainers: list[str] = field(default_factory=lambda: list(DEFAULT_EXPLAINERS))
     seeds: list[int] = field(default_factory=lambda: [0])
     fractions: list[float] = field(default_factory=lambda: [1.0])
     epochs: int = 8
