@@ -26,22 +26,32 @@ class _Parser(argparse.ArgumentParser):
 
 
 def build_parser() -> argparse.ArgumentParser:
+    from kdbench import __version__
+    from kdbench.config.benchmark import Benchmark
+
+    d = Benchmark()  # the defaults, named in every flag's help
     p = _Parser(prog="kdbench", description="Benchmark knowledge distillation for medical imaging.")
+    p.add_argument("--version", action="version", version=f"kdbench {__version__}")
     sub = p.add_subparsers(dest="command", required=True, parser_class=_Parser)
 
     run = sub.add_parser("run", help="run a benchmark: teachers x students x methods x seeds x fractions")
     run.add_argument("--config", help="benchmark definition (TOML); flags override it")
     for flag, what in [("datasets", "dataset specs, e.g. synthetic,medmnist:pneumoniamnist"),
                        ("teachers", "teacher models (any timm name or registered model)"),
-                       ("students", "student models"), ("methods", "KD methods"),
-                       ("explainers", "explainers to score (empty: none)"), ("seeds", "seeds, e.g. 0,1,2"),
+                       ("students", "student models"), ("methods", "KD methods (scratch is added as the baseline)"),
+                       ("explainers", "explainers to score; '' turns explanation scoring off"),
+                       ("seeds", "seeds, e.g. 0,1,2"),
                        ("fractions", "training-data fractions for students, e.g. 0.1,1.0")]:
-        run.add_argument(f"--{flag}", help=f"comma-separated {what}")
-    run.add_argument("--epochs", type=int, help="student epochs (default 8)")
-    run.add_argument("--teacher-epochs", type=int, help="teacher epochs (default 10)")
-    run.add_argument("--batch-size", type=int)
-    run.add_argument("--lr", type=float)
-    run.add_argument("--device", help="auto (CUDA when available), cpu or cuda[:N]")
+        default = ",".join(str(v) for v in getattr(d, flag))
+        run.add_argument(f"--{flag}", help=f"comma-separated {what} (default {default})")
+    run.add_argument("--epochs", type=int, help=f"student epochs (default {d.epochs})")
+    run.add_argument("--teacher-epochs", type=int, help=f"teacher epochs (default {d.teacher_epochs})")
+    run.add_argument("--batch-size", type=int, help=f"training batch size (default {d.batch_size})")
+    run.add_argument("--lr", type=float, help=f"peak learning rate of AdamW + one-cycle (default {d.lr:g})")
+    run.add_argument("--device", help=f"auto (CUDA when available), cpu or cuda[:N] (default {d.device})")
+    run.add_argument("--dry-run", action="store_true",
+                     help="check everything and print the plan (each job: done, or to run; teacher cached or not); "
+                          "train nothing")
     run.add_argument("--out", help="output directory (default results/<benchmark name>)")
     run.add_argument("--plugin", action="append", default=[], help="import a local plugin module (repeatable)")
     run.add_argument("--method-opt", action="append", default=[], metavar="METHOD.KEY=VALUE",
@@ -58,8 +68,9 @@ def build_parser() -> argparse.ArgumentParser:
                      help="mixed precision on CUDA (bf16 where supported, else fp16 with a grad scaler)")
     run.add_argument("--augment", action="store_true", default=None,
                      help="light training augmentation: random flips and shifts of up to 1/16 of the side")
-    run.add_argument("--xai-samples", type=int, help="test images per explanation evaluation (default 64)")
-    run.add_argument("--xai-profile", choices=["default", "full"], help="explanation metric profile")
+    run.add_argument("--xai-samples", type=int, help=f"test images per explanation evaluation (default {d.xai_samples})")
+    run.add_argument("--xai-profile", choices=["default", "full"],
+                     help=f"explanation metric profile (default {d.xai_profile}; full adds ROAD, IROF, ...)")
     run.add_argument("--featuremap-figures", action="store_true", default=None,
                      help="with the featuremaps explainer: save each model's per-stage maps as a figure")
     run.add_argument("--cache-dir", help="artifact store (default ~/.cache/kdbench or $KDBENCH_CACHE)")
@@ -117,18 +128,27 @@ def cmd_run(args, console: Console) -> int:
     from kdbench.plugins import load_plugins
     from kdbench.report.figures import write_run_figures
     from kdbench.report.publish import publish
-    from kdbench.run.progress import Reporter, RichReporter
+    from kdbench.run.progress import PlainReporter, Reporter, RichReporter
     from kdbench.run.results import read_rows
     from kdbench.run.runner import Runner
     from kdbench.run.store import ArtifactStore
 
     bench = bench_from_args(args)
+    err = Console(stderr=True)
     plugins = load_plugins(args.plugin)
     for info in plugins.broken:
         warning = f"plugin {info.name} ({info.label}) failed to load: {info.error}"
-        console.print(f"[yellow]warning:[/] {escape(warning)}")  # plugin text, not rich markup
+        err.print(f"[yellow]warning:[/] {escape(warning)}")  # plugin text, not rich markup
     out = Path(args.out or Path("results") / bench.name)
-    reporter = Reporter(console) if args.quiet else RichReporter(Console(stderr=True))
+    if args.quiet:
+        reporter = Reporter(console)
+    elif console.is_terminal:  # bars on stderr, tables on stdout
+        reporter = RichReporter(err)
+    else:  # a file, a pipe, CI: one plain line per job as it finishes
+        reporter = PlainReporter()
+    if args.dry_run:
+        return _dry_run(Runner(bench, plugins, out, store=ArtifactStore(args.cache_dir), force=args.force,
+                               retry_failed=args.retry_failed), console)
     with reporter:
         runner = Runner(bench, plugins, out, store=ArtifactStore(args.cache_dir), reporter=reporter, force=args.force,
                         retry_failed=args.retry_failed, executor=args.executor, ray_address=args.ray_address,
@@ -136,7 +156,7 @@ def cmd_run(args, console: Console) -> int:
         summary = runner.run()
     rows, warnings = read_rows(out / "runs.jsonl")
     for w in summary.warnings:
-        console.print(f"[yellow]warning:[/] {escape(w)}")  # plugin errors and runs.jsonl lines: not markup
+        err.print(f"[yellow]warning:[/] {escape(w)}")  # plugin errors and runs.jsonl lines: not markup
     try:
         published = publish(rows, out, benchmark=bench.name)
     except OSError as exc:  # the rows are safe in runs.jsonl; only the tables could not be written
@@ -152,8 +172,25 @@ def cmd_run(args, console: Console) -> int:
     for r in summary.rows:
         if r["status"] == "failed":
             what = f"{r['dataset']} {r['student']} {r['method']} seed={r['seed']}: {r['error']}"
-            console.print(f"[red]failed:[/] {escape(what)}")
+            err.print(f"[red]failed:[/] {escape(what)}")
+    done = f"{len(summary.rows)} new rows, {summary.skipped} jobs already done, {summary.failed} failed"
+    console.print(f"kdbench: results in {out}/ ({done})", markup=False, highlight=False, soft_wrap=True)
     return 1 if summary.failed else 0
+
+
+def _dry_run(runner, console: Console) -> int:
+    """Print the plan: one line per job with what a run would do, and a count; nothing is trained or written."""
+    plan = runner.plan()
+    for job, state, teacher_cached in plan:
+        teacher = "teacher cached" if teacher_cached else "teacher to train"
+        console.print(f"{state:7s} {job.label} ({teacher}) {job.config_hash}", markup=False, highlight=False,
+                      soft_wrap=True)
+    todo = sum(state == "to run" for _, state, _ in plan)
+    teachers = {(j.dataset, j.teacher, j.seed) for j, state, cached in plan if state == "to run" and not cached}
+    console.print(f"dry run: {len(plan)} jobs, {todo} to run, {len(plan) - todo} done or failed; "
+                  f"{len(teachers)} teachers to train; output {runner.out_dir}/ (nothing was written)",
+                  markup=False, highlight=False, soft_wrap=True)
+    return 0
 
 
 def cmd_plugins(args, console: Console) -> int:
@@ -179,6 +216,21 @@ def cmd_plugins(args, console: Console) -> int:
                 console.print(f"[bold]{escape(c.name)}[/]\n  defaults: {escape(defaults)}\n  "
                               f"source:   {escape(str(getattr(c.obj, 'paper', '')))}", highlight=False)
     console.print("models: any timm model name also works as a teacher or student.")
+    loaded = Table(title="plugin distributions (hook-only reporters included)", title_justify="left")
+    for col in ("plugin", "from", "version", "hooks"):
+        loaded.add_column(col)
+    for info in plugins.infos.values():
+        if info.source == "builtin":
+            continue
+        module = plugins.pm.get_plugin(info.name)
+        callers = plugins.pm.get_hookcallers(module) if module is not None else None
+        hooks = ", ".join(sorted(c.name for c in callers or [])) or "-"
+        loaded.add_row(escape(info.name), escape(info.distribution or info.source), escape(info.version or "-"),
+                       escape(hooks if not info.error else f"broken: {info.error}"))
+    builtin = next((i for i in plugins.infos.values() if i.source == "builtin"), None)
+    if builtin is not None:
+        loaded.add_row("kdbench (built-in)", "kdbench", escape(builtin.version or "-"), "register_*")
+    console.print(loaded)
     for info in plugins.broken:
         console.print(f"[red]broken plugin[/] {escape(f'{info.name} ({info.label}): {info.error}')}", highlight=False)
     return 0
@@ -252,17 +304,23 @@ def cmd_cache(args, console: Console) -> int:
 
 
 def _report(published, console: Console, quiet: bool = False) -> None:
+    """Warnings on stderr; the tables on stdout: rich on a terminal, full-width Markdown text elsewhere."""
     from rich.markup import escape
 
+    err = Console(stderr=True)
     for c in published.conflicts + published.warnings:  # they quote names from runs.jsonl: not markup
-        console.print(f"[yellow]warning:[/] {escape(c)}", highlight=False)
+        err.print(f"[yellow]warning:[/] {escape(c)}", highlight=False)
     if quiet:
         return
-    from kdbench.report.render import rich_tables
+    from kdbench.report.render import rich_tables, to_markdown
 
-    for t in rich_tables(published.tables):
-        console.print(t)
-    console.print(f"wrote {len(published.paths)} files: {', '.join(p.name for p in published.paths)}")
+    if console.is_terminal:
+        for t in rich_tables(published.tables):
+            console.print(t)
+    elif published.tables:  # a log or a pipe: never cut to 80 columns
+        console.print(to_markdown(published.tables), markup=False, highlight=False, soft_wrap=True)
+    names = ", ".join(p.name for p in published.paths)
+    console.print(f"wrote {len(published.paths)} files: {names}", markup=False, highlight=False, soft_wrap=True)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -1,4 +1,12 @@
-"""Terminal feedback: rich progress bars for jobs and epochs, or silence for scripts."""
+"""Feedback while a run works: progress bars on a terminal, one plain line per job elsewhere, or silence.
+
+- :class:`RichReporter` (stdout is a terminal): a bar for the run's jobs and one for the
+  epochs of the current training, on stderr.
+- :class:`PlainReporter` (stdout is a file, a pipe, a CI log, nohup): no bars, no colour,
+  no width limit; one line per finished job with its status, key metrics and time, so a
+  log shows progress as it happens and reads well afterwards.
+- :class:`Reporter` (``--quiet``): nothing.
+"""
 
 from __future__ import annotations
 
@@ -27,7 +35,7 @@ class Reporter:
     def start(self, total_jobs: int) -> None: ...
     def job(self, label: str, epochs: int) -> None: ...
     def epoch(self, done: int, record: dict) -> None: ...
-    def job_done(self, status: str) -> None: ...
+    def job_done(self, rows: list[dict]) -> None: ...
     def note(self, text: str) -> None: ...
 
 
@@ -57,9 +65,56 @@ class RichReporter(Reporter):
     def epoch(self, done: int, record: dict) -> None:
         self.progress.update(self.epochs, completed=done, info=f"val={record.get('val', float('nan')):.3f}")
 
-    def job_done(self, status: str) -> None:
+    def job_done(self, rows: list[dict]) -> None:
         if self.jobs is not None:
             self.progress.advance(self.jobs)
 
     def note(self, text: str) -> None:
         self.progress.console.print(text)
+
+
+#: Metrics shown in a job's line, when the row has them.
+LINE_METRICS = ("accuracy", "auc", "f1")
+
+
+def job_line(rows: list[dict]) -> str:
+    """``hinton seed=0 frac=1: ok accuracy 0.772 auc 0.912 f1 0.770, 4 explanation rows, 14.0 s``."""
+    if not rows:
+        return "no rows"
+    first = rows[0]
+    what = (f"{first.get('dataset')} {first.get('teacher')}->{first.get('student')} {first.get('method')} "
+            f"seed={first.get('seed')} frac={first.get('fraction', 1.0):g}")
+    if first.get("status") != "ok":
+        return f"{what}: {first.get('status')}: {first.get('error')}"
+    metrics = " ".join(f"{m} {first[m]:.3f}" for m in LINE_METRICS if isinstance(first.get(m), (int, float)))
+    xai = [r for r in rows[1:] if r.get("kind") == "explanation"]
+    ok = sum(r.get("status") == "ok" for r in xai)
+    seconds = (first.get("train_seconds") or 0.0) + sum((r.get("metric_seconds") or 0.0) for r in xai)
+    explained = f", {ok}/{len(xai)} explainers scored" if xai else ""
+    cached = " (cached teacher)" if first.get("teacher_cached") else ""
+    return f"{what}: ok {metrics}{explained}, {seconds:.1f} s{cached}"
+
+
+class PlainReporter(Reporter):
+    """One plain line per finished job (and per teacher), for logs: no bars, no colour, no width limit."""
+
+    def __init__(self, console: Console | None = None):
+        super().__init__(console or Console(no_color=True, highlight=False, soft_wrap=True))
+        self.total = 0
+        self.done = 0
+
+    def start(self, total_jobs: int) -> None:
+        self.total = total_jobs
+        self.console.print(f"{total_jobs} jobs to run", markup=False)
+
+    def rows_written(self, rows: list[dict]) -> None:
+        if rows and rows[0].get("method") == "teacher":
+            self.console.print(f"teacher  {job_line(rows)}", markup=False)
+
+    def job_done(self, rows: list[dict]) -> None:
+        self.done += 1
+        self.console.print(f"[{self.done}/{self.total}] {job_line(rows)}", markup=False)
+
+    def note(self, text: str) -> None:
+        if not text.startswith(" "):  # indented notes are details of a job, its line follows
+            self.console.print(text, markup=False)

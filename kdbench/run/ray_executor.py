@@ -118,4 +118,4 @@ def run_on_ray(runner, todo: list[Job], summary, existing: list[dict]) -> None:
             rows = value
         runner.emit(rows, summary)
         if kind == "student":
-            runner.reporter.job_done(rows[0]["status"] if rows else "failed")
+            runner.reporter.job_done(rows)

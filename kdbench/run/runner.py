@@ -86,6 +86,27 @@ class Runner:
         finally:
             lock.release()
 
+    def plan(self) -> list[tuple[Job, str, bool]]:
+        """Every job with what a run would do with it, checking everything and training nothing (``--dry-run``).
+
+        Returns ``(job, state, teacher_cached)``: state ``done``, ``failed`` (skipped unless
+        --retry-failed) or ``to run``; whether its teacher is already in the artifact store.
+        Nothing is written, not even the lock.
+        """
+        validate(self.bench, self.plugins)
+        for spec in self.bench.datasets:
+            self.steps.dataset(spec)
+        preflight(self.bench, self.plugins, self.steps.datasets)
+        jobs = make_plan(self.bench, self.steps.fingerprints())
+        existing, _ = read_rows(self.writer.path) if self.writer.path.is_file() else ([], [])
+        ok = set() if self.force else finished_hashes(existing, include_failed=False)
+        failed = set() if self.force or self.retry_failed else finished_hashes(existing, include_failed=True) - ok
+        out = []
+        for job in jobs:
+            state = "done" if job.config_hash in ok else "failed" if job.config_hash in failed else "to run"
+            out.append((job, state, self.steps.teacher_cached(job)))
+        return out
+
     def _run(self, lock: RunLock) -> RunSummary:
         jobs = make_plan(self.bench, self.steps.fingerprints())
         existing, warnings = read_rows(self.writer.path)
@@ -145,7 +166,7 @@ class Runner:
                     raise disk from None
                 rows = [self.steps.failed_row(job, exc)]
             self.emit(rows, summary)
-            self.reporter.job_done(rows[0]["status"])
+            self.reporter.job_done(rows)
         interrupts.check()
 
     def emit(self, rows: list[dict], summary: RunSummary) -> None:
@@ -156,5 +177,7 @@ class Runner:
             raise StorageError(f"cannot write results to {self.writer.path}: {exc.strerror or exc}; the rows written "
                                f"before are kept, free space or fix permissions and run again to resume") from None
         summary.rows.extend(rows)
+        if hasattr(self.reporter, "rows_written"):
+            self.reporter.rows_written(rows)
         for row in rows:
             summary.warnings.extend(self.plugins.notify_result(row))

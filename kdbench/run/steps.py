@@ -140,6 +140,15 @@ class JobSteps:
             "timestamp": now(), **self.versions,
         }
 
+    def teacher_key(self, job: Job) -> str:
+        """The artifact key of this job's teacher (its settings and the loaded data's fingerprint)."""
+        bundle = self.dataset(job.dataset)
+        return content_hash(teacher_settings(self.bench, job.dataset, job.teacher, job.seed, bundle.fingerprint))
+
+    def teacher_cached(self, job: Job) -> bool:
+        """Whether this job's teacher is a given checkpoint or already in the artifact store."""
+        return bool(self.bench.teacher_checkpoint) or self.store.paths("teachers", self.teacher_key(job))[0].is_file()
+
     def teacher(self, job: Job, bundle: DatasetBundle, done_hashes: set[str]) -> "TeacherResult":
         """Train (or load from the cache) the teacher of this dataset and seed.
 
