@@ -37,7 +37,7 @@ def test_run_writes_flat_rows_for_teacher_baseline_and_method(first_run):
         assert all(k in r for k in REQUIRED)
         assert r["status"] == "ok" and r["error"] is None
         assert 0 <= r["accuracy"] <= 1 and r["params"] > 0 and r["flops"] > 0 and r["latency_ms"] > 0
-        assert all(not isinstance(v, (dict, list)) or k == "method_options" for k, v in r.items())
+        assert all(not isinstance(v, (dict, list)) or k in ("method_options", "dataset_options") for k, v in r.items())
     teacher, scratch, hinton = rows
     assert teacher["student"] == "tinycnn" and scratch["student"] == hinton["student"] == "smallcnn"
     assert teacher["params"] > scratch["params"] == hinton["params"]
@@ -49,8 +49,9 @@ def test_leaderboard_markdown_lists_every_row_with_directions(first_run):
     md = (out / "leaderboard.md").read_text()
     for name in ("teacher", "scratch", "hinton", "accuracy ↑", "latency_ms ↓", "torch"):
         assert name in md
-    lines = [line for line in md.splitlines() if line.startswith("| synthetic")]
-    assert len(lines) == 3
+    predictive = md.split("## Predictive metrics")[1].split("##")[0]
+    lines = [line for line in predictive.splitlines() if line.startswith(("| tinycnn", "| smallcnn"))]
+    assert len(lines) == 3 and "*dataset synthetic · teacher tinycnn" in predictive
     for name in ("leaderboard.tex", "leaderboard.html", "leaderboard.json", "leaderboard_predictive.csv",
                  "summary.json", "tradeoff_synthetic.png", "tradeoff_synthetic.svg"):
         assert (out / name).exists(), name
@@ -196,3 +197,22 @@ def test_a_resumed_run_redraws_the_complete_explanation_figure(tmp_path):
     figure.unlink()
     run_tiny_benchmark(tmp_path / "out", **kw)  # every job is skipped; the figure comes from stored maps
     assert figure.read_bytes() == first
+
+
+def test_latency_is_measured_with_torch_benchmark_and_carries_its_spread(monkeypatch):
+    import torch
+    import torch.utils.benchmark as tb
+
+    from kdbench.builtins.models import TinyCNN
+    from kdbench.evaluate.predictive import cpu_latency
+
+    calls = []
+    real = tb.Timer.blocked_autorange
+
+    def spy(self, *args, **kwargs):
+        calls.append(kwargs)
+        return real(self, *args, **kwargs)
+
+    monkeypatch.setattr(tb.Timer, "blocked_autorange", spy)
+    median, iqr = cpu_latency(TinyCNN(3, 3), torch.zeros(1, 3, 32, 32), min_run_time=0.05)
+    assert calls and 0 < median < 10_000 and 0 <= iqr < 10_000

@@ -8,14 +8,13 @@
 - params: all parameters of the deployed model (MED-TEX: explainer + student).
 - flops: floating-point operations per image of one forward pass, counted by
   ``torch.utils.flop_counter`` (2 per multiply-add; papers quoting MACs report half).
-- latency_ms: median CPU wall time of a batch-1 forward pass, after warm-up.
+- latency_ms (and latency_iqr_ms): median (and interquartile range) CPU wall time of a batch-1
+  forward pass, measured with torch.utils.benchmark after warm-up.
 """
 
 from __future__ import annotations
 
 import copy
-import statistics
-import time
 import warnings
 
 import numpy as np
@@ -82,16 +81,33 @@ def count_flops(model: nn.Module, example: torch.Tensor) -> int:
     return int(counter.get_total_flops())
 
 
-def cpu_latency_ms(model: nn.Module, example: torch.Tensor, *, warmup: int = 3, repeats: int = 15) -> float:
-    """Median batch-1 CPU latency in milliseconds (on a CPU copy of the model)."""
+def cpu_latency(model: nn.Module, example: torch.Tensor, *, min_run_time: float = 0.3) -> tuple[float, float]:
+    """Batch-1 CPU latency in milliseconds: (median, interquartile range), by ``torch.utils.benchmark``.
+
+    ``Timer.blocked_autorange`` warms up, picks the number of calls per measurement and
+    repeats until ``min_run_time`` seconds are spent, so a sub-millisecond model is not
+    measured with timer noise; the IQR says how much the machine moved while measuring.
+    Threads: torch's current setting, recorded by the caller's environment.
+    """
+    import logging
+
+    quiet = logging.getLogger("torch.utils.cpp_extension")  # "No CUDA runtime is found" on CPU-only machines
+    level = quiet.level
+    quiet.setLevel(logging.ERROR)
+    try:
+        from torch.utils import benchmark
+    finally:
+        quiet.setLevel(level)
+
     m = copy.deepcopy(model).cpu().eval()
     x = example[:1].cpu()
     with torch.inference_mode():
-        for _ in range(warmup):
-            m(x)
-        times = []
-        for _ in range(repeats):
-            t0 = time.perf_counter()
-            m(x)
-            times.append((time.perf_counter() - t0) * 1000)
-    return float(statistics.median(times))
+        m(x)  # first call: allocations and kernel selection, not latency
+        timer = benchmark.Timer(stmt="m(x)", globals={"m": m, "x": x}, num_threads=torch.get_num_threads())
+        measured = timer.blocked_autorange(min_run_time=min_run_time)
+    return 1000 * float(measured.median), 1000 * float(measured.iqr)
+
+
+def cpu_latency_ms(model: nn.Module, example: torch.Tensor) -> float:
+    """Median batch-1 CPU latency in milliseconds (see :func:`cpu_latency`)."""
+    return cpu_latency(model, example)[0]

@@ -56,6 +56,7 @@ PREDICTIVE: dict[str, MetricSpec] = {
     "params": MetricSpec(False, 0, ranked=False),
     "flops": MetricSpec(False, 0, ranked=False),
     "latency_ms": MetricSpec(False, 2, ranked=False),
+    "latency_iqr_ms": MetricSpec(False, 2, ranked=False),
     "train_seconds": MetricSpec(False, 1, ranked=False),
 }
 DEFAULT_PREDICTIVE = ["accuracy", "auc", "f1", "gain_accuracy", "params", "flops", "latency_ms"]
@@ -268,12 +269,14 @@ def footnote(rows: list[dict]) -> str:
     options = sorted({f"{r['method']}: {', '.join(f'{k}={v}' for k, v in r['method_options'].items())}"
                       for r in rows if r.get("method_options")})
     settings = non_default_settings(rows)
+    iqrs = [r["latency_iqr_ms"] for r in rows if isinstance(r.get("latency_iqr_ms"), (int, float))]
+    spread = f" (interquartile range of its repeats up to {max(iqrs):.2f} ms, column latency_iqr_ms)" if iqrs else ""
     opts = f" Non-default method options: {'; '.join(options)}." if options else " All methods at their defaults."
     opts += f" Non-default settings: {'; '.join(settings)}." if settings else " Training at kdbench's defaults."
     return (f"Mean ± std over n seeds. ↑ higher is better, ↓ lower is better: {directions}. "
             f"gain_*: the metric minus that of `scratch` (same student, fraction and seed). "
             f"avg_rank: mean rank over accuracy, AUC and F1 among the students at the same fraction. "
-            f"flops per image (2 per multiply-add); latency: batch-1 CPU median.{opts} "
+            f"flops per image (2 per multiply-add); latency: batch-1 CPU median by torch.utils.benchmark{spread}.{opts} "
             f"kdbench {first.get('kdbench_version', '?')}, torch {first.get('torch_version', '?')}, "
             f"timm {first.get('timm_version', '?')}, quantus {first.get('quantus_version', '?')}, "
             f"device {first.get('device', '?')}, {str(first.get('timestamp', ''))[:10]}.")

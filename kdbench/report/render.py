@@ -93,7 +93,7 @@ LABELS = {
     "dataset": "Dataset", "teacher": "Teacher", "student": "Student", "method": "Method", "fraction": "Fraction",
     "explainer": "Explainer", "n": "n",
     "accuracy": "Acc.", "auc": "AUC", "f1": "F1", "gain_accuracy": "ΔAcc.", "gain_auc": "ΔAUC", "gain_f1": "ΔF1",
-    "params": "Params", "flops": "FLOPs", "latency_ms": "Latency (ms)", "train_seconds": "Train (s)",
+    "params": "Params", "flops": "FLOPs", "latency_ms": "Latency (ms)", "latency_iqr_ms": "Latency IQR (ms)", "train_seconds": "Train (s)",
     "faithfulness_correlation": "Faithf. corr.", "pixel_flipping": "Pixel flip.", "max_sensitivity": "Max. sens.",
     "sparseness": "Sparseness", "complexity": "Complexity", "pointing_game": "Pointing game",
     "attribution_localisation": "Attr. local.", "topk_intersection": "Top-k inters.",

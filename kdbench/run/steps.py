@@ -30,7 +30,7 @@ from kdbench.distill.training import TrainConfig, fit, freeze, seed_everything
 from kdbench.errors import ConfigError, KdbenchError, storage_failure
 from kdbench.evaluate.predictive import (
     count_flops,
-    cpu_latency_ms,
+    cpu_latency,
     predict_logits,
     predictive_metrics,
     probabilities,
@@ -200,7 +200,7 @@ class JobSteps:
         example = bundle.test.x[:1]
         metrics["params"] = count_params(model)
         metrics["flops"] = count_flops(model, example.to(self.device))
-        metrics["latency_ms"] = cpu_latency_ms(model, example)
+        metrics["latency_ms"], metrics["latency_iqr_ms"] = cpu_latency(model, example)
         return metrics
 
     def student_job(self, job: Job, bundle: DatasetBundle, teacher) -> list[dict]:
