@@ -126,10 +126,8 @@ def cmd_run(args, console: Console) -> int:
     from rich.markup import escape
 
     from kdbench.plugins import load_plugins
-    from kdbench.report.figures import write_run_figures
-    from kdbench.report.publish import publish
+    from kdbench.report.session import run_benchmark
     from kdbench.run.progress import PlainReporter, Reporter, RichReporter
-    from kdbench.run.results import read_rows
     from kdbench.run.runner import Runner
     from kdbench.run.store import ArtifactStore
 
@@ -149,32 +147,19 @@ def cmd_run(args, console: Console) -> int:
     if args.dry_run:
         return _dry_run(Runner(bench, plugins, out, store=ArtifactStore(args.cache_dir), force=args.force,
                                retry_failed=args.retry_failed), console)
-    with reporter:
-        runner = Runner(bench, plugins, out, store=ArtifactStore(args.cache_dir), reporter=reporter, force=args.force,
-                        retry_failed=args.retry_failed, executor=args.executor, ray_address=args.ray_address,
-                        ray_cpus_per_task=args.ray_cpus_per_task, plugin_modules=args.plugin)
-        summary = runner.run()
-    rows, warnings = read_rows(out / "runs.jsonl")
+    done = run_benchmark(bench, plugins, out, reporter=reporter, cache_dir=args.cache_dir, force=args.force,
+                         retry_failed=args.retry_failed, executor=args.executor, ray_address=args.ray_address,
+                         ray_cpus_per_task=args.ray_cpus_per_task, plugin_modules=args.plugin)
+    summary, published = done.summary, done.published
     for w in summary.warnings:
         err.print(f"[yellow]warning:[/] {escape(w)}")  # plugin errors and runs.jsonl lines: not markup
-    try:
-        published = publish(rows, out, benchmark=bench.name)
-    except OSError as exc:  # the rows are safe in runs.jsonl; only the tables could not be written
-        raise storage_failure(exc) or KdbenchError(
-            f"cannot write the tables to {out}: {exc.strerror or exc}; the rows in runs.jsonl are kept, "
-            f"fix it and run `kdbench leaderboard {out}`") from None
-    try:  # tables first: a figure problem must never cost the results
-        published.paths += write_run_figures(bench, rows, runner.store, runner.steps.dataset, out)
-    except Exception as exc:
-        published.warnings.append(f"could not draw the explanation figure: {type(exc).__name__}: {exc}")
-    published.warnings += plugins.notify("on_run_end", out_dir=out, paths=list(published.paths))
     _report(published, console, quiet=args.quiet)
     for r in summary.rows:
         if r["status"] == "failed":
             what = f"{r['dataset']} {r['student']} {r['method']} seed={r['seed']}: {r['error']}"
             err.print(f"[red]failed:[/] {escape(what)}")
-    done = f"{len(summary.rows)} new rows, {summary.skipped} jobs already done, {summary.failed} failed"
-    console.print(f"kdbench: results in {out}/ ({done})", markup=False, highlight=False, soft_wrap=True)
+    counts = f"{len(summary.rows)} new rows, {summary.skipped} jobs already done, {summary.failed} failed"
+    console.print(f"kdbench: results in {out}/ ({counts})", markup=False, highlight=False, soft_wrap=True)
     return 1 if summary.failed else 0
 
 
@@ -254,7 +239,7 @@ def cmd_leaderboard(args, console: Console) -> int:
         rows += got
         skipped += len(warnings)
         for w in warnings:
-            console.print(f"[yellow]warning:[/] {escape(w)}", highlight=False)
+            Console(stderr=True).print(f"[yellow]warning:[/] {escape(w)}", highlight=False)
     if not rows:
         why = f"all {skipped} lines were skipped (see the warnings above)" if skipped else "it is empty"
         raise ConfigError(f"no result rows in {', '.join(args.paths)}: {why}; "
