@@ -14,7 +14,7 @@ from tests.conftest import TINY_RUN
 
 #: Row columns that legitimately differ between two runs of the same job.
 VOLATILE = {"timestamp", "train_seconds", "latency_ms", "latency_ms_std", "checkpoint", "teacher_cached",
-            "xai_seconds", "seconds", "explain_ms_per_image", "metric_seconds"}
+            "xai_seconds", "seconds", "explain_ms_per_image", "metric_seconds", "latency_iqr_ms"}
 
 
 def _rows(out):

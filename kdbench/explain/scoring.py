@@ -62,7 +62,7 @@ class Explained:
 def explain_model(model, bundle: DatasetBundle, explainers: list[Component], metrics: list[XaiMetric],
                   n_samples: int, device: str) -> Explained:
     """One row per explainer with the mean of every metric over the subset."""
-    model = model.eval()
+    model = model.eval().to(memory_format=torch.channels_last)  # Quantus' many forwards: 2-3x faster on CPU
     idx = xai_subset(bundle, n_samples)
     x = bundle.test.x[idx].to(device)
     y = bundle.test.y[idx].to(device)

@@ -195,6 +195,7 @@ class JobSteps:
         return TeacherResult(model, trained_now, rows)
 
     def evaluate(self, model, bundle: DatasetBundle, task: str) -> dict:
+        model = model.to(memory_format=torch.channels_last)  # as trained (a cached teacher is loaded contiguous)
         logits = predict_logits(model, bundle.test.x, device=self.device)
         metrics = predictive_metrics(probabilities(logits, task), bundle.test.y.numpy(), task)
         example = bundle.test.x[:1]
