@@ -35,7 +35,8 @@ def build_parser() -> argparse.ArgumentParser:
     sub = p.add_subparsers(dest="command", required=True, parser_class=_Parser)
 
     run = sub.add_parser("run", help="run a benchmark: teachers x students x methods x seeds x fractions")
-    run.add_argument("--config", help="benchmark definition (TOML); flags override it")
+    run.add_argument("--config", help="benchmark definition: a TOML file, or the name of one kdbench ships "
+                                      "(synthetic-demo, breastmnist, pneumoniamnist, bloodmnist); flags override it")
     for flag, what in [("datasets", "dataset specs, e.g. synthetic,medmnist:pneumoniamnist"),
                        ("teachers", "teacher models (any timm name or registered model)"),
                        ("students", "student models"), ("methods", "KD methods (scratch is added as the baseline)"),
@@ -105,7 +106,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def bench_from_args(args) -> Benchmark:
-    bench = load_toml(args.config) if args.config else Benchmark()
+    from kdbench.report.session import resolve_config
+
+    bench = load_toml(resolve_config(args.config)) if args.config else Benchmark()
     values = {k: getattr(args, k) for k in ("datasets", "teachers", "students", "methods", "explainers", "seeds",
                                              "fractions", "epochs", "teacher_epochs", "batch_size", "lr", "device",
                                              "teacher_checkpoint", "teacher_pretrained", "data_root", "augment", "amp", "featuremap_figures",

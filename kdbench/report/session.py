@@ -30,8 +30,19 @@ from kdbench.run.progress import Reporter
 from kdbench.run.results import latest_rows, read_rows
 from kdbench.run.runner import RunSummary
 
-#: Where a benchmark given by name (``config="breastmnist"``) is looked up, in this order.
-BENCHMARK_FOLDERS = (Path("benchmarks"), Path(__file__).resolve().parents[2] / "benchmarks")
+def _installed_benchmarks() -> Path:
+    """The benchmark definitions installed with kdbench (``benchmarks/`` ships as ``kdbench.benchmarks``)."""
+    try:
+        from importlib.resources import files
+
+        return Path(str(files("kdbench.benchmarks")))
+    except (ImportError, TypeError):  # a source tree that was never installed
+        return Path(__file__).resolve().parents[2] / "benchmarks"
+
+
+#: Where a benchmark given by name (``config="breastmnist"``) is looked up, in this order: the
+#: working directory's benchmarks/ (a checkout), then the definitions installed with kdbench.
+BENCHMARK_FOLDERS = (Path("benchmarks"), _installed_benchmarks(), Path(__file__).resolve().parents[2] / "benchmarks")
 #: The option tables of a benchmark and an example of each, for the error messages.
 OPTION_TABLES = {"method_options": ("hinton", "T", 2), "dataset_options": ("synthetic", "n_train", 500),
                  "plugin_settings": ("mlflow", "tracking_uri", "file:./mlruns")}
