@@ -12,4 +12,5 @@ setup(
     packages=find_packages(include=["kdbench", "kdbench.*"]) + ["kdbench.benchmarks"],
     package_dir={"kdbench.benchmarks": "benchmarks"},
     package_data={"kdbench.benchmarks": ["*.toml"]},
+    include_package_data=False,  # the sdist's other files (docs, perf scripts) stay out of the wheel
 )
