@@ -32,7 +32,6 @@ import tomllib
 from kdbench.distill.methods.base import parse_option_value
 from kdbench.errors import ConfigError
 
-
 #: Scored unless a run says otherwise (``--explainers ""`` turns scoring off): the question kdbench
 #: answers is which small model can still be explained, so the main command must score explanations.
 #: Grad-CAM and a gradient method, MED-TEX's learned mask (rows for other methods' students say

@@ -13,12 +13,12 @@ import json
 from pathlib import Path
 
 #: Bump when training code changes what a cached teacher would contain.
-TRAINING_CODE_VERSION = "2"  # "2": channels-last training on CPU too (rounding differs from "1")
+TRAINING_CODE_VERSION = "2"  # "2": channels-last for depthwise models on CPU (rounding differs from "1")
 
 #: Bump when the code changes what a student job's rows would contain. "2": the method
 #: fidelity fixes (e2KD, MED-TEX, FitNets, DKD, AT) and the explanation-metric fixes, so
 #: rows published before them are re-computed by a re-run instead of skipped as done.
-JOB_CODE_VERSION = "3"  # "3": channels-last on CPU, the teacher-output cache, settings in every row
+JOB_CODE_VERSION = "3"  # "3": channels-last for depthwise students on CPU, teacher-output cache, settings in rows
 
 
 def content_hash(payload: dict, length: int = 16) -> str:

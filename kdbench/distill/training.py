@@ -4,8 +4,8 @@ Data are in-memory tensors, so batches are index slices (no DataLoader overhead 
 small images). The model kept is the epoch with the best validation score (accuracy, or
 macro AUC for multilabel), restored at the end.
 
-Models and inputs use channels-last on every device: on CPUs it makes oneDNN's depthwise
-convolutions (the MobileNet students) 2-3x faster, on GPUs it suits tensor cores. On CUDA
+Models and inputs use channels-last where it is faster: on GPUs, and on CPUs for models with
+depthwise convolutions (the MobileNet students train 2x faster; a resnet18 would be slower). On CUDA
 the whole split is moved to the GPU once (no host-to-device copy per batch, so no
 pinned-memory loader is needed for in-memory datasets), and ``amp`` trains under
 autocast: bfloat16 where the GPU supports it, else float16 with a gradient scaler. The teacher runs under ``torch.no_grad()`` rather than ``inference_mode``: its
@@ -27,6 +27,7 @@ from torch import nn
 from kdbench.data.contract import Split
 from kdbench.distill.methods.base import Distiller
 from kdbench.distill.methods.term_check import check_terms_move_student, terms_to_check
+from kdbench.distill.models import memory_format_for
 from kdbench.distill.teacher_cache import TeacherOutputCache, batch_of
 from kdbench.errors import KdbenchError
 from kdbench.evaluate.predictive import predict_logits, selection_score
@@ -116,9 +117,12 @@ def fit(method: Distiller, train: Split, val: Split, cfg: TrainConfig,
     device = torch.device(cfg.device)
     cuda = device.type == "cuda"
     method.to(device)
-    # Channels-last on every device: on GPUs it suits tensor cores, on CPUs oneDNN's depthwise
-    # convolutions (MobileNet/EfficientNet students) run 2-3x faster (benchmarks/RESULTS.md).
-    method.to(memory_format=torch.channels_last)
+    # Channels-last where it is faster (models.memory_format_for): GPUs, and on CPUs models with
+    # depthwise convolutions (MobileNet students); a frozen teacher gets its own format.
+    fmt = memory_format_for(method.deployable(), device)
+    method.to(memory_format=fmt)
+    if method.teacher is not None:
+        method.teacher.to(memory_format=memory_format_for(method.teacher, device))
     use_amp = cfg.amp and cuda
     amp_dtype = torch.bfloat16 if use_amp and torch.cuda.is_bf16_supported() else torch.float16
     scaler = torch.amp.GradScaler("cuda", enabled=use_amp and amp_dtype == torch.float16)
@@ -130,7 +134,7 @@ def fit(method: Distiller, train: Split, val: Split, cfg: TrainConfig,
     sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=cfg.lr, total_steps=max(total, 1), pct_start=0.15)
     gen = torch.Generator().manual_seed(cfg.seed)
     x_all, y_all = train.x.to(device), train.y.to(device)
-    x_all = x_all.contiguous(memory_format=torch.channels_last)
+    x_all = x_all.contiguous(memory_format=fmt)
     best_state, best_val, best_epoch, history = None, -math.inf, -1, []
     start = time.perf_counter()
     cached = None

@@ -18,7 +18,13 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from kdbench.report.figures import explainer_order, explainer_style, file_stem, method_order, method_style
+from kdbench.report.figures import (
+    explainer_order,
+    explainer_style,
+    file_stem,
+    method_order,
+    method_style,
+)
 from kdbench.report.leaderboard import Table
 
 #: Students told apart by the fill of their method's marker (full, hollow, half...).

@@ -6,7 +6,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from kdbench.errors import ConfigError
-from kdbench.report.leaderboard import PREDICTIVE, Table, build_tables, resolve_conflicts, xai_specs
+from kdbench.report.leaderboard import (
+    PREDICTIVE,
+    Table,
+    build_tables,
+    resolve_conflicts,
+    xai_specs,
+)
 from kdbench.report.render import FORMATS, write_html, write_tables
 from kdbench.run.outdir import refuse_links_inside
 from kdbench.run.results import ID_COLUMNS

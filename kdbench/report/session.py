@@ -30,6 +30,7 @@ from kdbench.run.progress import Reporter
 from kdbench.run.results import latest_rows, read_rows
 from kdbench.run.runner import RunSummary
 
+
 def _installed_benchmarks() -> Path:
     """The benchmark definitions installed with kdbench (``benchmarks/`` ships as ``kdbench.benchmarks``)."""
     try:

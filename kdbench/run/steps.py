@@ -20,11 +20,16 @@ import torch
 from kdbench.config.benchmark import Benchmark
 from kdbench.config.identity import content_hash
 from kdbench.config.plan import Job, teacher_settings
-from kdbench.config.record import row_settings
 from kdbench.config.preflight import resolve_device
+from kdbench.config.record import row_settings
 from kdbench.data.contract import DatasetBundle, fraction_indices
 from kdbench.distill.methods.scratch import Scratch
-from kdbench.distill.models import count_params, create_model, load_checkpoint
+from kdbench.distill.models import (
+    count_params,
+    create_model,
+    load_checkpoint,
+    memory_format_for,
+)
 from kdbench.distill.teacher_cache import TeacherOutputCache
 from kdbench.distill.training import TrainConfig, fit, freeze, seed_everything
 from kdbench.errors import ConfigError, KdbenchError, storage_failure
@@ -195,7 +200,7 @@ class JobSteps:
         return TeacherResult(model, trained_now, rows)
 
     def evaluate(self, model, bundle: DatasetBundle, task: str) -> dict:
-        model = model.to(memory_format=torch.channels_last)  # as trained (a cached teacher is loaded contiguous)
+        model = model.to(memory_format=memory_format_for(model, self.device))  # as trained
         logits = predict_logits(model, bundle.test.x, device=self.device)
         metrics = predictive_metrics(probabilities(logits, task), bundle.test.y.numpy(), task)
         example = bundle.test.x[:1]
