@@ -11,9 +11,9 @@ from __future__ import annotations
 
 import json
 import math
-import tomllib
 
 import pytest
+import tomllib
 from conftest import TINY_RUN
 from hypothesis import HealthCheck, event, example, given, settings
 from hypothesis import strategies as st

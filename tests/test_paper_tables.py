@@ -14,7 +14,14 @@ import pytest
 from kdbench.report.figures import METHOD_STYLES, method_style
 from kdbench.report.leaderboard import build_tables
 from kdbench.report.publish import publish
-from kdbench.report.render import PAGE_ROWS, heading, latex_escape, latex_table, to_html, to_markdown
+from kdbench.report.render import (
+    PAGE_ROWS,
+    heading,
+    latex_escape,
+    latex_table,
+    to_html,
+    to_markdown,
+)
 
 STUDENTS = {"mobilenetv3_small_050": (570_000, 1.6e6), "smallcnn": (16_500, 9.7e6), "resnet_tiny": (90_000, 4e6),
             "efficientnet_b0_narrow": (1_200_000, 3e7)}
