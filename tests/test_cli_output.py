@@ -5,9 +5,9 @@ from __future__ import annotations
 import importlib.metadata as md
 
 import pytest
+from conftest import TINY_RUN
 
 from kdbench.cli import main
-from tests.conftest import TINY_RUN
 
 RUN = ["run", "--methods", "hinton", *[a for a in TINY_RUN if a != "--quiet"]]
 

@@ -510,8 +510,9 @@ def test_bad_leaderboard_input_is_one_line_and_writes_nothing(case, args, messag
     (["--dataset-opt", "synthetic.data_seed=-1"], "data_seed -1 is outside"),
 ])
 def test_empty_lists_out_of_range_seeds_and_infinite_options_are_refused(args, message, tmp_path, capsys):
+    from conftest import TINY_RUN
+
     from kdbench.cli import main
-    from tests.conftest import TINY_RUN
 
     code = main(["run", "--methods", "hinton", "--out", str(tmp_path / "o"), *TINY_RUN, *args])
     err = capsys.readouterr().err
@@ -520,9 +521,10 @@ def test_empty_lists_out_of_range_seeds_and_infinite_options_are_refused(args, m
 
 
 def test_a_dataset_too_large_for_memory_is_one_line(tmp_path, capsys, monkeypatch):
+    from conftest import TINY_RUN
+
     from kdbench.builtins import datasets
     from kdbench.cli import main
-    from tests.conftest import TINY_RUN
 
     def huge(*args, **kwargs):
         raise MemoryError

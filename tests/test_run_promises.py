@@ -9,9 +9,9 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from conftest import TINY_RUN
 
 from kdbench.cli import main
-from tests.conftest import TINY_RUN
 
 
 def rows_of(out: Path) -> list[dict]:

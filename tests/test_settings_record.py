@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import json
 
+from conftest import TINY_RUN
+
 from kdbench.cli import main
-from tests.conftest import TINY_RUN
 
 
 def _rows(out):

@@ -7,10 +7,10 @@ import math
 
 import pytest
 import torch
+from conftest import TINY_RUN
 
 from kdbench.cli import main
 from kdbench.distill.teacher_cache import TeacherOutputCache
-from tests.conftest import TINY_RUN
 
 #: Row columns that legitimately differ between two runs of the same job.
 VOLATILE = {"timestamp", "train_seconds", "latency_ms", "latency_ms_std", "checkpoint", "teacher_cached",

@@ -58,8 +58,14 @@ PREDICTIVE: dict[str, MetricSpec] = {
     "latency_ms": MetricSpec(False, 2, ranked=False),
     "latency_iqr_ms": MetricSpec(False, 2, ranked=False),
     "train_seconds": MetricSpec(False, 1, ranked=False),
+    # fidelity to the teacher and calibration (evaluate/fidelity.py, explain/agreement.py): reported, not ranked
+    "balanced_accuracy": MetricSpec(True, 3, ranked=False),
+    "teacher_agreement": MetricSpec(True, 3, ranked=False),
+    "explanation_agreement": MetricSpec(True, 3, ranked=False),
+    "ece": MetricSpec(False, 3, ranked=False),
 }
-DEFAULT_PREDICTIVE = ["accuracy", "auc", "f1", "gain_accuracy", "params", "flops", "latency_ms"]
+DEFAULT_PREDICTIVE = ["accuracy", "auc", "f1", "gain_accuracy", "balanced_accuracy", "teacher_agreement",
+                      "explanation_agreement", "ece", "params", "flops", "latency_ms"]
 GAIN_METRICS = ("accuracy", "auc", "f1")
 
 
@@ -177,8 +183,10 @@ def predictive_table(rows: list[dict], metrics: list[str] | None = None, sort: s
     df = ok_frame(rows, "predictive")
     if df.empty:
         return None
-    wanted = [m for m in (metrics or DEFAULT_PREDICTIVE) if m in PREDICTIVE]
     df = add_gains(df)
+    # a default column no row has a value for (rows written before it existed) is left out
+    wanted = [m for m in (metrics or DEFAULT_PREDICTIVE) if m in PREDICTIVE and
+              (metrics or (m in df and pd.to_numeric(df[m], errors="coerce").notna().any()))]
     agg = aggregate(df, GROUP, list(PREDICTIVE))
     agg = add_ranks(agg, PREDICTIVE, wanted, RANK_WITHIN)
     agg = _sorted(agg, sort=sort if sort in wanted + ["avg_rank"] else None, specs=PREDICTIVE)
@@ -276,6 +284,10 @@ def footnote(rows: list[dict]) -> str:
     return (f"Mean ± std over n seeds. ↑ higher is better, ↓ lower is better: {directions}. "
             f"gain_*: the metric minus that of `scratch` (same student, fraction and seed). "
             f"avg_rank: mean rank over accuracy, AUC and F1 among the students at the same fraction. "
+            f"balanced_accuracy: mean per-class recall; teacher_agreement: share of test images where the "
+            f"student's top-1 class is the teacher's; explanation_agreement: mean cosine between the student's and "
+            f"the teacher's Grad-CAM of the teacher's class at input resolution (e2KD's measure); ece: expected "
+            f"calibration error, 15 bins. "
             f"flops per image (2 per multiply-add); latency: batch-1 CPU median by torch.utils.benchmark{spread}.{opts} "
             f"kdbench {first.get('kdbench_version', '?')}, torch {first.get('torch_version', '?')}, "
             f"timm {first.get('timm_version', '?')}, quantus {first.get('quantus_version', '?')}, "

@@ -21,7 +21,8 @@ from kdbench import __version__
 
 #: Columns every predictive row has, in display order.
 ID_COLUMNS = ["dataset", "teacher", "student", "method", "seed", "fraction"]
-PREDICTIVE_COLUMNS = ["accuracy", "auc", "f1", "params", "flops", "latency_ms", "latency_iqr_ms", "train_seconds"]
+PREDICTIVE_COLUMNS = ["accuracy", "auc", "f1", "params", "flops", "latency_ms", "latency_iqr_ms", "train_seconds",
+                      "balanced_accuracy", "teacher_agreement", "explanation_agreement", "ece"]
 
 
 def versions() -> dict[str, str]:

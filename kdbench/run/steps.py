@@ -33,6 +33,11 @@ from kdbench.distill.models import (
 from kdbench.distill.teacher_cache import TeacherOutputCache
 from kdbench.distill.training import TrainConfig, fit, freeze, seed_everything
 from kdbench.errors import ConfigError, KdbenchError, storage_failure
+from kdbench.evaluate.fidelity import (
+    class_metrics,
+    expected_calibration_error,
+    teacher_agreement,
+)
 from kdbench.evaluate.predictive import (
     count_flops,
     cpu_latency,
@@ -40,6 +45,7 @@ from kdbench.evaluate.predictive import (
     predictive_metrics,
     probabilities,
 )
+from kdbench.explain.agreement import explanation_agreement, gradcam_at_input
 from kdbench.explain.explainers.featuremaps import stage_maps
 from kdbench.explain.scoring import FIGURE_IMAGES, explain_model, xai_subset
 from kdbench.plugins import Plugins
@@ -108,6 +114,7 @@ class JobSteps:
         self.explainers = [plugins.explainers.get(n) for n in bench.explainers]
         self.xai_metrics = [c.obj for c in plugins.metrics if c.obj.profile in ("default", bench.xai_profile)]
         self.teacher_cache = TeacherOutputCache()  # teacher outputs shared by the jobs of one teacher
+        self._teacher_refs: dict[tuple, dict] = {}  # the current teacher's test logits and Grad-CAM
 
     def dataset(self, spec: str) -> DatasetBundle:
         if spec not in self.datasets:
@@ -199,15 +206,41 @@ class JobSteps:
             rows = [row] + self.explain(model, bundle, row, f"teacher {job.teacher}")
         return TeacherResult(model, trained_now, rows)
 
-    def evaluate(self, model, bundle: DatasetBundle, task: str) -> dict:
+    def evaluate(self, model, bundle: DatasetBundle, task: str, teacher=None) -> dict:
+        """Predictive, calibration and efficiency columns; with ``teacher``, agreement with it too."""
         model = model.to(memory_format=memory_format_for(model, self.device))  # as trained
         logits = predict_logits(model, bundle.test.x, device=self.device)
-        metrics = predictive_metrics(probabilities(logits, task), bundle.test.y.numpy(), task)
+        probs, y = probabilities(logits, task), bundle.test.y.numpy()
+        metrics = predictive_metrics(probs, y, task)
+        metrics["ece"] = expected_calibration_error(probs, y, task)
+        metrics.update(class_metrics(probs, y, task, bundle.info.class_names))
+        if teacher is not None:
+            reference = self.teacher_reference(teacher, bundle)
+            metrics["teacher_agreement"] = teacher_agreement(logits, reference["logits"], task)
+            try:
+                metrics["explanation_agreement"] = explanation_agreement(
+                    model, reference["cam"], reference["x"], reference["target"])
+            except Exception as exc:  # a model Grad-CAM cannot read: the column is empty, the job goes on
+                metrics["explanation_agreement"] = None
+                metrics["explanation_agreement_note"] = f"{type(exc).__name__}: {exc}"
         example = bundle.test.x[:1]
         metrics["params"] = count_params(model)
         metrics["flops"] = count_flops(model, example.to(self.device))
         metrics["latency_ms"], metrics["latency_iqr_ms"] = cpu_latency(model, example)
         return metrics
+
+    def teacher_reference(self, teacher, bundle: DatasetBundle) -> dict:
+        """The teacher's test logits and its Grad-CAM on the explanation subset, computed once per teacher."""
+        key = (id(teacher), bundle.fingerprint)
+        if key not in self._teacher_refs:
+            teacher = teacher.to(memory_format=memory_format_for(teacher, self.device))
+            logits = predict_logits(teacher, bundle.test.x, device=self.device)
+            idx = xai_subset(bundle, self.bench.xai_samples)
+            x = bundle.test.x[idx].to(self.device)
+            target = torch.from_numpy(logits[idx].argmax(1)).to(self.device)
+            self._teacher_refs = {key: {"logits": logits, "x": x, "target": target,
+                                        "cam": gradcam_at_input(teacher, x, target)}}  # one teacher at a time
+        return self._teacher_refs[key]
 
     def student_job(self, job: Job, bundle: DatasetBundle, teacher) -> list[dict]:
         """Distil, evaluate, explain: the rows of one student job."""
@@ -234,7 +267,7 @@ class JobSteps:
                                      {"job": job.label, "best_epoch": result.best_epoch})
         row = self.base_row(job)
         row["checkpoint"] = str(checkpoint)
-        row.update(self.evaluate(model, bundle, info.task))
+        row.update(self.evaluate(model, bundle, info.task, teacher=teacher))
         row.update(train_seconds=result.seconds, best_epoch=result.best_epoch, train_images=len(idx))
         label = f"{job.student} {job.method}" + (f" f={job.fraction:g}" if len(self.bench.fractions) > 1 else "")
         return [row] + self.explain(model, bundle, row, label, first_seed=job.seed == self.bench.seeds[0])

@@ -1,0 +1,75 @@
+"""Agreement with the teacher, calibration and per-class columns, checked against their definitions."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+import torch
+
+from kdbench.evaluate.fidelity import (
+    class_metrics,
+    expected_calibration_error,
+    teacher_agreement,
+)
+
+
+def test_expected_calibration_error_matches_its_definition():
+    probs = np.array([[0.95, 0.05], [0.95, 0.05], [0.6, 0.4], [0.3, 0.7]])
+    y = np.array([0, 1, 0, 1])
+    # bins of width 1/15: {0.95, 0.95} -> acc 0.5, conf 0.95; {0.6} -> 1 vs 0.6; {0.7} -> 1 vs 0.7
+    expected = 0.5 * abs(0.5 - 0.95) + 0.25 * abs(1 - 0.6) + 0.25 * abs(1 - 0.7)
+    assert expected_calibration_error(probs, y, "binary") == pytest.approx(expected)
+    perfect = np.array([[1.0, 0.0], [0.0, 1.0]])
+    assert expected_calibration_error(perfect, np.array([0, 1]), "binary") == 0.0
+
+
+def test_multilabel_calibration_counts_every_label_decision():
+    probs = np.array([[0.9, 0.2], [0.8, 0.6]])
+    y = np.array([[1, 0], [0, 1]])
+    # decisions: (0.9, right), (0.8 = 1-0.2, right), (0.8, wrong), (0.6, right)
+    expected = 0.5 * abs(0.5 - 0.8) + 0.25 * abs(1 - 0.9) + 0.25 * abs(1 - 0.6)
+    assert expected_calibration_error(probs, y, "multilabel") == pytest.approx(expected)
+
+
+def test_teacher_agreement_and_class_metrics():
+    s = np.array([[2.0, 0.0, 0.0], [0.0, 2.0, 0.0], [0.0, 0.0, 2.0], [2.0, 0.0, 0.0]])
+    t = np.array([[1.0, 0.0, 0.0], [0.0, 0.0, 1.0], [0.0, 0.0, 1.0], [1.0, 0.0, 0.0]])
+    assert teacher_agreement(s, t, "multiclass") == 0.75
+    assert teacher_agreement(np.array([[1.0, -1.0]]), np.array([[2.0, 1.0]]), "multilabel") == 0.5
+    probs = torch.from_numpy(s).softmax(1).numpy()
+    out = class_metrics(probs, np.array([0, 1, 2, 2]), "multiclass", ("a", "b", "c"))
+    assert out["recall_per_class"] == {"a": 1.0, "b": 1.0, "c": 0.5}
+    assert out["balanced_accuracy"] == pytest.approx(np.mean([1.0, 1.0, 0.5]))
+
+
+def test_explanation_agreement_is_one_for_the_teacher_itself_and_lower_for_another_model(tiny_data):
+    from kdbench.builtins.models import TinyCNN
+    from kdbench.explain.agreement import explanation_agreement, gradcam_at_input
+
+    torch.manual_seed(0)
+    teacher, other = TinyCNN(3, 3).eval(), TinyCNN(3, 3).eval()
+    x = tiny_data.test.x[:8]
+    target = teacher(x).argmax(1)
+    cam = gradcam_at_input(teacher, x, target)
+    assert cam.shape == (8, 1, 32, 32)
+    assert explanation_agreement(teacher, cam, x, target) == pytest.approx(1.0)
+    assert explanation_agreement(other, cam, x, target) < 0.99
+
+
+def test_every_student_row_carries_agreement_calibration_and_per_class_recall(tmp_path):
+    from conftest import TINY_RUN
+
+    from kdbench.cli import main
+
+    assert main(["run", "--methods", "hinton", "--out", str(tmp_path), *TINY_RUN]) == 0
+    rows = [json.loads(line) for line in (tmp_path / "runs.jsonl").read_text().splitlines()]
+    teacher = next(r for r in rows if r["method"] == "teacher")
+    assert "teacher_agreement" not in teacher and 0 <= teacher["ece"] <= 1
+    for r in (r for r in rows if r["method"] != "teacher"):
+        assert 0 <= r["teacher_agreement"] <= 1 and 0 <= r["ece"] <= 1 and 0 <= r["balanced_accuracy"] <= 1
+        assert -1 <= r["explanation_agreement"] <= 1
+        assert set(r["recall_per_class"]) == {"exudate", "haemorrhage", "cotton_wool"}
+    md = (tmp_path / "leaderboard.md").read_text()
+    assert "Agree T. ↑" in md and "Expl. agree T. ↑" in md and "ECE ↓" in md
