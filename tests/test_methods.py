@@ -193,3 +193,17 @@ def test_e2kd_trains_a_mobilenetv3_student_despite_hardsigmoid(tiny_data):
     out["loss"].backward()  # would raise "derivative for aten::hardsigmoid_backward is not implemented"
     assert any(p.grad is not None for p in student.parameters())
     method.release()
+
+
+def test_resnet18_28_keeps_the_small_image_resolution(plugins):
+    """MedMNIST's 28-px ResNet-18 stem: stages at 28, 14, 7 and 4 px instead of 7, 4, 2 and 1."""
+    from kdbench.distill.features import probe_outputs
+    from kdbench.distill.gradcam import gradcam_layer
+    from kdbench.distill.models import create_model
+
+    model = create_model("resnet18_28", plugins.models, num_classes=2, in_chans=1, image_size=28).eval()
+    x = torch.zeros(2, 1, 28, 28)
+    assert model(x).shape == (2, 2)
+    sides = {n: o.shape[-1] for n, o in probe_outputs(model, ["layer1", "layer2", "layer3", "layer4"], x).items()}
+    assert sides == {"layer1": 28, "layer2": 14, "layer3": 7, "layer4": 4}
+    assert gradcam_layer(model, x)[0] == "layer3"

@@ -49,7 +49,25 @@ def smallcnn(num_classes, in_chans=3, image_size=32, pretrained=False):
     return TinyCNN(num_classes, in_chans, widths=(16, 32))
 
 
+def resnet18_28(num_classes, in_chans=3, image_size=28, pretrained=False):
+    """timm's ResNet-18 with the small-image stem of MedMNIST's baselines: a 3x3 stride-1 conv, no max-pool.
+
+    At 28 px the standard stem (7x7 stride 2 + max-pool) leaves a 7x7 map after four
+    pixels' worth of downsampling and a 1x1 last stage; MedMNIST v2 and MedMNIST+ train
+    their 28-px ResNet-18 with this CIFAR-style stem (stages at 28, 14, 7 and 4 px), at
+    about 8x the FLOPs. Only the stem differs, so timm's stage names (``layer1``..``layer4``)
+    and everything that reads them still work.
+    """
+    import timm
+
+    model = timm.create_model("resnet18", pretrained=False, num_classes=num_classes, in_chans=in_chans)
+    model.conv1 = nn.Conv2d(in_chans, 64, kernel_size=3, stride=1, padding=1, bias=False)
+    model.maxpool = nn.Identity()
+    return model
+
+
 @hookimpl
 def register_models(register):
     register("tinycnn", tinycnn)
     register("smallcnn", smallcnn)
+    register("resnet18_28", resnet18_28)
