@@ -12,6 +12,8 @@ Columns that KD frameworks rarely report, all on the test split:
   majority class cannot inflate on imbalanced sets (BreastMNIST is 73% malignant-free);
   multilabel: the mean over labels of each label's balanced accuracy.
 - ``recall_per_class``: ``{class name: recall}`` (multilabel: per label, at 0.5).
+- ``test_correct``: which test images the model got right (binary/multiclass), packed, for
+  the paired bootstrap intervals of the gains over scratch (report/intervals.py).
 """
 
 from __future__ import annotations
@@ -65,3 +67,23 @@ def class_metrics(probs: np.ndarray, y: np.ndarray, task: str, class_names) -> d
         recalls = recall_score(y, pred, labels=np.arange(len(names)), average=None, zero_division=0)
         return {"balanced_accuracy": float(balanced_accuracy_score(y, pred)),
                 "recall_per_class": dict(zip(names, map(float, recalls)))}
+
+
+def encode_correct(correct: np.ndarray) -> str:
+    """Per-image correctness as ``"<n>:<base64 of the packed bits>"`` (a few hundred characters per row).
+
+    Stored in every predictive row, so confidence intervals of gains can be computed from
+    runs.jsonl alone (paired by image), long after the run and without its checkpoints.
+    """
+    import base64
+
+    bits = np.asarray(correct, dtype=bool).ravel()
+    return f"{bits.size}:{base64.b64encode(np.packbits(bits).tobytes()).decode('ascii')}"
+
+
+def decode_correct(text: str) -> np.ndarray:
+    import base64
+
+    n, _, data = str(text).partition(":")
+    bits = np.unpackbits(np.frombuffer(base64.b64decode(data), dtype=np.uint8))
+    return bits[:int(n)].astype(bool)

@@ -27,6 +27,7 @@ import numpy as np
 import pandas as pd
 
 from kdbench.config.record import non_default_settings
+from kdbench.report.intervals import add_gain_intervals
 from kdbench.run.results import latest_rows
 
 GROUP = ["dataset", "teacher", "student", "method", "fraction"]
@@ -53,6 +54,9 @@ PREDICTIVE: dict[str, MetricSpec] = {
     "gain_accuracy": MetricSpec(True, 3, ranked=False),
     "gain_auc": MetricSpec(True, 3, ranked=False),
     "gain_f1": MetricSpec(True, 3, ranked=False),
+    # 95% paired bootstrap interval of gain_accuracy over test images and seeds (report/intervals.py)
+    "gain_accuracy_lo": MetricSpec(True, 3, ranked=False),
+    "gain_accuracy_hi": MetricSpec(True, 3, ranked=False),
     "params": MetricSpec(False, 0, ranked=False),
     "flops": MetricSpec(False, 0, ranked=False),
     "latency_ms": MetricSpec(False, 2, ranked=False),
@@ -64,7 +68,8 @@ PREDICTIVE: dict[str, MetricSpec] = {
     "explanation_agreement": MetricSpec(True, 3, ranked=False),
     "ece": MetricSpec(False, 3, ranked=False),
 }
-DEFAULT_PREDICTIVE = ["accuracy", "auc", "f1", "gain_accuracy", "balanced_accuracy", "teacher_agreement",
+DEFAULT_PREDICTIVE = ["accuracy", "auc", "f1", "gain_accuracy", "gain_accuracy_lo", "gain_accuracy_hi",
+                      "balanced_accuracy", "teacher_agreement",
                       "explanation_agreement", "ece", "params", "flops", "latency_ms"]
 GAIN_METRICS = ("accuracy", "auc", "f1")
 
@@ -184,10 +189,12 @@ def predictive_table(rows: list[dict], metrics: list[str] | None = None, sort: s
     if df.empty:
         return None
     df = add_gains(df)
+    interval_columns = ("gain_accuracy_lo", "gain_accuracy_hi")
+    agg = aggregate(df, GROUP, [m for m in PREDICTIVE if m not in interval_columns])
+    agg = add_gain_intervals(agg, df)
     # a default column no row has a value for (rows written before it existed) is left out
     wanted = [m for m in (metrics or DEFAULT_PREDICTIVE) if m in PREDICTIVE and
-              (metrics or (m in df and pd.to_numeric(df[m], errors="coerce").notna().any()))]
-    agg = aggregate(df, GROUP, list(PREDICTIVE))
+              (metrics or agg[f"{m}_mean"].notna().any())]
     agg = add_ranks(agg, PREDICTIVE, wanted, RANK_WITHIN)
     agg = _sorted(agg, sort=sort if sort in wanted + ["avg_rank"] else None, specs=PREDICTIVE)
     return Table("predictive", "Predictive metrics", agg, GROUP + ["n"], wanted, PREDICTIVE, footnote(rows))
@@ -287,7 +294,9 @@ def footnote(rows: list[dict]) -> str:
             f"balanced_accuracy: mean per-class recall; teacher_agreement: share of test images where the "
             f"student's top-1 class is the teacher's; explanation_agreement: mean cosine between the student's and "
             f"the teacher's Grad-CAM of the teacher's class at input resolution (e2KD's measure); ece: expected "
-            f"calibration error, 15 bins. "
+            f"calibration error, 15 bins. gain_accuracy_lo/hi: 95% paired bootstrap interval of the accuracy "
+            f"gain over scratch, resampling seeds and test images (2000 resamples); a gain whose interval "
+            f"excludes 0 is not explained by the test sample or the seeds. "
             f"flops per image (2 per multiply-add); latency: batch-1 CPU median by torch.utils.benchmark{spread}.{opts} "
             f"kdbench {first.get('kdbench_version', '?')}, torch {first.get('torch_version', '?')}, "
             f"timm {first.get('timm_version', '?')}, quantus {first.get('quantus_version', '?')}, "

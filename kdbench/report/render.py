@@ -30,7 +30,7 @@ from tabulate import tabulate
 from kdbench.report.leaderboard import Table
 
 FORMATS = ("md", "latex", "html", "csv", "json")
-SHORT = {"teacher_agreement": "agreeT", "explanation_agreement": "explT", "balanced_accuracy": "bacc", "accuracy": "acc", "gain_accuracy": "Δacc", "gain_auc": "Δauc", "gain_f1": "Δf1", "latency_ms": "ms",
+SHORT = {"gain_accuracy_lo": "Δlo", "gain_accuracy_hi": "Δhi", "teacher_agreement": "agreeT", "explanation_agreement": "explT", "balanced_accuracy": "bacc", "accuracy": "acc", "gain_accuracy": "Δacc", "gain_auc": "Δauc", "gain_f1": "Δf1", "latency_ms": "ms",
          "fraction": "frac", "faithfulness_correlation": "faith", "pixel_flipping": "pixflip",
          "max_sensitivity": "maxsens", "sparseness": "sparse", "complexity": "complex", "pointing_game": "pointing",
          "attribution_localisation": "attrloc", "topk_intersection": "topk", "relevance_rank_accuracy": "rrank",
@@ -94,7 +94,7 @@ LABELS = {
     "explainer": "Explainer", "n": "n",
     "accuracy": "Acc.", "auc": "AUC", "f1": "F1", "gain_accuracy": "ΔAcc.", "gain_auc": "ΔAUC", "gain_f1": "ΔF1",
     "params": "Params", "flops": "FLOPs", "latency_ms": "Latency (ms)", "latency_iqr_ms": "Latency IQR (ms)", "train_seconds": "Train (s)",
-    "teacher_agreement": "Agree T.", "explanation_agreement": "Expl. agree T.", "ece": "ECE",
+    "gain_accuracy_lo": "ΔAcc. 95% lo", "gain_accuracy_hi": "ΔAcc. 95% hi", "teacher_agreement": "Agree T.", "explanation_agreement": "Expl. agree T.", "ece": "ECE",
     "balanced_accuracy": "Bal. acc.",
     "faithfulness_correlation": "Faithf. corr.", "pixel_flipping": "Pixel flip.", "max_sensitivity": "Max. sens.",
     "sparseness": "Sparseness", "complexity": "Complexity", "pointing_game": "Pointing game",

@@ -35,6 +35,7 @@ from kdbench.distill.training import TrainConfig, fit, freeze, seed_everything
 from kdbench.errors import ConfigError, KdbenchError, storage_failure
 from kdbench.evaluate.fidelity import (
     class_metrics,
+    encode_correct,
     expected_calibration_error,
     teacher_agreement,
 )
@@ -214,6 +215,8 @@ class JobSteps:
         metrics = predictive_metrics(probs, y, task)
         metrics["ece"] = expected_calibration_error(probs, y, task)
         metrics.update(class_metrics(probs, y, task, bundle.info.class_names))
+        if task != "multilabel":
+            metrics["test_correct"] = encode_correct(probs.argmax(1) == y)
         if teacher is not None:
             reference = self.teacher_reference(teacher, bundle)
             metrics["teacher_agreement"] = teacher_agreement(logits, reference["logits"], task)
