@@ -145,3 +145,24 @@ def test_a_plugin_that_reads_its_own_hooks_is_not_served_from_the_cache(tiny_dat
 
     method = HookReader(TinyCNN(3, 3), freeze(TinyCNN(3, 3)), tiny_data.info)
     assert TeacherOutputCache(budget=2**30).outputs(method, "tiny", tiny_data.train.x, 16) is None
+
+
+def test_the_term_check_reads_cached_teacher_outputs_and_leaves_the_teacher_as_it_was(tiny_data, plugins):
+    from kdbench.builtins.models import TinyCNN
+    from kdbench.distill.methods.term_check import DeadLossTermError, check_terms_move_student
+    from kdbench.distill.teacher_cache import batch_of
+    from kdbench.distill.training import freeze
+
+    teacher = freeze(TinyCNN(3, 3))
+    method = plugins.methods.get("hinton").obj(TinyCNN(3, 3, widths=(8, 16)), teacher, tiny_data.info)
+    x, y = tiny_data.train.x[:16], tiny_data.train.y[:16]
+    outputs = TeacherOutputCache(budget=2**30).outputs(method, "tiny", tiny_data.train.x, 16)
+    assert check_terms_move_student(method, x, y, set(), batch_of(outputs, torch.arange(16))) == {"kd"}
+    assert method.teacher is teacher and "teacher" in method._modules and method.cached_teacher is None
+    assert next(teacher.parameters()).dtype == torch.float32
+    dead = {k: v * 0 for k, v in batch_of(outputs, torch.arange(16)).items()}  # constant teacher logits still
+    assert check_terms_move_student(method, x, y, set(), dead) == {"kd"}  # train the student through kd
+    with pytest.raises(DeadLossTermError):  # a term detached from the student is still caught
+        method.forward = lambda x, y: {"loss": method.student(x).sum(), "logits": method.student(x),
+                                       "kd": method.student(x).sum().detach()}
+        check_terms_move_student(method, x, y, set(), batch_of(outputs, torch.arange(16)))

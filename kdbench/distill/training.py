@@ -175,7 +175,8 @@ def fit(method: Distiller, train: Split, val: Split, cfg: TrainConfig,
             sched.step()
             if not checked.issuperset(terms_to_check(method, out)):  # a term's first step: prove it trains
                 n = TERM_CHECK_IMAGES  # a sub-batch: float64 graphs of a whole batch cost ~0.7 GB for MED-TEX
-                checked = check_terms_move_student(method, xb[:n], y_all[idx][:n], checked)
+                teacher_batch = batch_of(cached, idx[:n]) if cached is not None else None
+                checked = check_terms_move_student(method, xb[:n], y_all[idx][:n], checked, teacher_batch)
             step += 1
             for k, v in out.items():
                 if k != "logits" and v.dim() == 0:

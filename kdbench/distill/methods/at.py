@@ -36,6 +36,7 @@ class AttentionTransfer(Distiller):
     defaults = {"beta": 1000.0, "p": 2.0, "stages": 3}
     required_terms = ("at",)
     teacher_cacheable = True
+    teacher_live = False
 
     @classmethod
     def check_options(cls, opts):

@@ -42,6 +42,10 @@ class Distiller(nn.Module):
     required_terms: ClassVar[tuple[str, ...] | None] = None
     presets: ClassVar[dict[str, dict[str, Any]]] = {}
     teacher_cacheable: ClassVar[bool] = False
+    #: Whether ``forward`` also runs the teacher on something other than ``x`` (MED-TEX's masked
+    #: images). A cacheable method that does not (``False``) lets the float64 term check take the
+    #: teacher's outputs from the cache instead of re-running the teacher in float64.
+    teacher_live: ClassVar[bool] = True
 
     def __init__(self, student: nn.Module, teacher: nn.Module | None, info: DatasetInfo, **options):
         super().__init__()

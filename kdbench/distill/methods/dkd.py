@@ -51,6 +51,7 @@ class DKD(Distiller):
     tasks = ("binary", "multiclass")
     required_terms = ("tckd", "nckd")
     teacher_cacheable = True
+    teacher_live = False
 
     def __init__(self, student, teacher, info, **options):
         super().__init__(student, teacher, info, **options)

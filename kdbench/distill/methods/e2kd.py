@@ -71,6 +71,7 @@ class E2KD(Distiller):
     presets = {"reference": {"T": 1.0, "alpha": 1.0, "lam": 1.0}}
     required_terms = ("kd", "expl")
     teacher_cacheable = True
+    teacher_live = False
 
     @classmethod
     def check_options(cls, opts):

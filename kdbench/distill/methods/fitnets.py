@@ -31,6 +31,7 @@ class FitNets(Distiller):
                 "two_stage": False, "hint_fraction": 0.3, "T": 4.0, "alpha": 0.9}
     required_terms = ("hint", "kd")  # kd appears in the second stage of two_stage training only
     teacher_cacheable = True
+    teacher_live = False
 
     @classmethod
     def check_options(cls, opts):

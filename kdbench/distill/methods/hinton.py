@@ -25,6 +25,7 @@ class Hinton(Distiller):
     defaults = {"T": 4.0, "alpha": 0.9}
     required_terms = ("kd",)
     teacher_cacheable = True
+    teacher_live = False
 
     @classmethod
     def check_options(cls, opts):

@@ -51,12 +51,32 @@ def _l1(grads) -> float:
     return float(sum(g.abs().sum() for g in grads if g is not None))
 
 
-def check_terms_move_student(method, x: torch.Tensor, y: torch.Tensor, already: set[str]) -> set[str]:
+def check_terms_move_student(method, x: torch.Tensor, y: torch.Tensor, already: set[str],
+                             teacher_batch: dict | None = None) -> set[str]:
     """Raise :class:`DeadLossTermError` for the first new term of ``method(x, y)`` that cannot train the student.
 
     ``already`` holds the terms checked earlier in this job (a term such as FitNets'
     second-stage KD appears only later); the returned set adds the ones checked now.
+    ``teacher_batch``: the cached teacher outputs of these images; for a method that uses
+    its teacher only through them (``teacher_live = False``), the check reads them in float64
+    instead of converting and re-running the frozen teacher (the same constants either way).
     """
+    teacher = getattr(method, "teacher", None)
+    outside = teacher is not None and teacher_batch is not None and not getattr(method, "teacher_live", True)
+    if outside:  # keep the frozen teacher out of the float64 conversion and the saved state
+        del method._modules["teacher"]
+        method.__dict__["teacher"] = teacher
+        method.cached_teacher = {k: v.double() if v.is_floating_point() else v for k, v in teacher_batch.items()}
+    try:
+        return _check(method, x, y, already)
+    finally:
+        if outside:
+            del method.__dict__["teacher"]
+            method._modules["teacher"] = teacher
+            method.cached_teacher = None
+
+
+def _check(method, x: torch.Tensor, y: torch.Tensor, already: set[str]) -> set[str]:
     name = getattr(method, "method_name", type(method).__name__)
     saved = {k: v.detach().clone() for k, v in method.state_dict(keep_vars=True).items()}
     rng = torch.get_rng_state()
