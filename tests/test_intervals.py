@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 
 import numpy as np
-import pytest
 
 from kdbench.evaluate.fidelity import decode_correct, encode_correct
 from kdbench.report.intervals import paired_gain_interval

@@ -149,7 +149,10 @@ def test_a_plugin_that_reads_its_own_hooks_is_not_served_from_the_cache(tiny_dat
 
 def test_the_term_check_reads_cached_teacher_outputs_and_leaves_the_teacher_as_it_was(tiny_data, plugins):
     from kdbench.builtins.models import TinyCNN
-    from kdbench.distill.methods.term_check import DeadLossTermError, check_terms_move_student
+    from kdbench.distill.methods.term_check import (
+        DeadLossTermError,
+        check_terms_move_student,
+    )
     from kdbench.distill.teacher_cache import batch_of
     from kdbench.distill.training import freeze
 

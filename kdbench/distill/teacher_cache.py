@@ -46,10 +46,6 @@ def budget_bytes() -> int:
     return max(0, int(mb * 2**20))
 
 
-class TeacherBatch(dict):
-    """One batch's teacher outputs (name -> tensor), as :meth:`Distiller.from_teacher` returns them."""
-
-
 class TeacherOutputCache:
     """Per-image teacher outputs, keyed by (teacher, training-set id, output name), within a memory budget."""
 
@@ -92,7 +88,7 @@ class TeacherOutputCache:
             for n in missing:
                 value = torch.cat(chunks[n])
                 self._entries[keys[n]] = value
-                self.used += value.numel() * value.element_size()
+                self.used += _nbytes(value)
                 self.computed += len(x)
             if id(teacher) not in self._watched:  # a teacher's outputs go when the teacher goes
                 self._watched.add(id(teacher))
@@ -117,20 +113,20 @@ class TeacherOutputCache:
             if key in keep:
                 continue
             value = self._entries.pop(key)
-            self.used -= value.numel() * value.element_size()
+            self.used -= _nbytes(value)
         return self.used + need <= self.budget
 
     def _drop_teacher(self, teacher_id: int) -> None:
         self._watched.discard(teacher_id)
         for key in [k for k in self._entries if k[0] == teacher_id]:
             value = self._entries.pop(key)
-            self.used -= value.numel() * value.element_size()
-
-    def clear(self) -> None:
-        self._entries.clear()
-        self.used = 0
+            self.used -= _nbytes(value)
 
 
-def batch_of(outputs: dict[str, torch.Tensor], idx: torch.Tensor) -> TeacherBatch:
-    """The rows ``idx`` of every cached output."""
-    return TeacherBatch({n: v[idx] for n, v in outputs.items()})
+def batch_of(outputs: dict[str, torch.Tensor], idx: torch.Tensor) -> dict[str, torch.Tensor]:
+    """The rows ``idx`` of every cached output: one batch's teacher outputs, as :meth:`Distiller.from_teacher` gives them."""
+    return {n: v[idx] for n, v in outputs.items()}
+
+
+def _nbytes(t: torch.Tensor) -> int:
+    return t.numel() * t.element_size()

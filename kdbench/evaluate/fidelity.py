@@ -18,6 +18,7 @@ Columns that KD frameworks rarely report, all on the test split:
 
 from __future__ import annotations
 
+import base64
 import warnings
 
 import numpy as np
@@ -75,15 +76,11 @@ def encode_correct(correct: np.ndarray) -> str:
     Stored in every predictive row, so confidence intervals of gains can be computed from
     runs.jsonl alone (paired by image), long after the run and without its checkpoints.
     """
-    import base64
-
     bits = np.asarray(correct, dtype=bool).ravel()
     return f"{bits.size}:{base64.b64encode(np.packbits(bits).tobytes()).decode('ascii')}"
 
 
 def decode_correct(text: str) -> np.ndarray:
-    import base64
-
     n, _, data = str(text).partition(":")
     bits = np.unpackbits(np.frombuffer(base64.b64decode(data), dtype=np.uint8))
     return bits[:int(n)].astype(bool)

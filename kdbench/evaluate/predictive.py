@@ -107,7 +107,3 @@ def cpu_latency(model: nn.Module, example: torch.Tensor, *, min_run_time: float 
         measured = timer.blocked_autorange(min_run_time=min_run_time)
     return 1000 * float(measured.median), 1000 * float(measured.iqr)
 
-
-def cpu_latency_ms(model: nn.Module, example: torch.Tensor) -> float:
-    """Median batch-1 CPU latency in milliseconds (see :func:`cpu_latency`)."""
-    return cpu_latency(model, example)[0]

@@ -54,10 +54,11 @@ def add_gain_intervals(agg: pd.DataFrame, df: pd.DataFrame) -> pd.DataFrame:
         for _, r in mine.iterrows():
             base = scratch.get((*r[KEYS], r["seed"]))
             m = decode_correct(r["test_correct"])
-            if base is None or len(decode_correct(base)) != len(m):
+            s = decode_correct(base) if base is not None else None
+            if s is None or len(s) != len(m):
                 pairs = []
                 break
-            pairs.append((m, decode_correct(base)))
+            pairs.append((m, s))
         if pairs:
             agg.loc[i, ["gain_accuracy_lo_mean", "gain_accuracy_hi_mean"]] = paired_gain_interval(pairs)
     return agg

@@ -177,7 +177,6 @@ class Runner:
             raise StorageError(f"cannot write results to {self.writer.path}: {exc.strerror or exc}; the rows written "
                                f"before are kept, free space or fix permissions and run again to resume") from None
         summary.rows.extend(rows)
-        if hasattr(self.reporter, "rows_written"):
-            self.reporter.rows_written(rows)
+        self.reporter.rows_written(rows)
         for row in rows:
             summary.warnings.extend(self.plugins.notify_result(row))

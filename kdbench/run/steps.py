@@ -153,10 +153,13 @@ class JobSteps:
             "timestamp": now(), **self.versions,
         }
 
+    def teacher_settings(self, job: Job) -> dict:
+        """What determines this job's teacher, the loaded data's fingerprint included."""
+        return teacher_settings(self.bench, job.dataset, job.teacher, job.seed, self.dataset(job.dataset).fingerprint)
+
     def teacher_key(self, job: Job) -> str:
-        """The artifact key of this job's teacher (its settings and the loaded data's fingerprint)."""
-        bundle = self.dataset(job.dataset)
-        return content_hash(teacher_settings(self.bench, job.dataset, job.teacher, job.seed, bundle.fingerprint))
+        """The artifact key of this job's teacher."""
+        return content_hash(self.teacher_settings(job))
 
     def teacher_cached(self, job: Job) -> bool:
         """Whether this job's teacher is a given checkpoint or already in the artifact store."""
@@ -169,7 +172,7 @@ class JobSteps:
         already holds its config hash; the caller writes them.
         """
         info = bundle.info
-        settings = teacher_settings(self.bench, job.dataset, job.teacher, job.seed, bundle.fingerprint)
+        settings = self.teacher_settings(job)
         key = content_hash(settings)
         seed_everything(job.seed)
         model = create_model(job.teacher, self.plugins.models, num_classes=info.num_classes,
