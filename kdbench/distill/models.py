@@ -24,20 +24,27 @@ def create_model(name: str, models: Registry, *, num_classes: int, in_chans: int
         return models.get(name).obj(num_classes=num_classes, in_chans=in_chans, image_size=image_size,
                                     pretrained=pretrained)
     if timm.is_model(name):
-        kwargs = {}
-        if "img_size" in _timm_kwargs(name):
-            kwargs["img_size"] = image_size
-        if not pretrained:
-            return timm.create_model(name, pretrained=False, num_classes=num_classes, in_chans=in_chans, **kwargs)
-        try:
-            with _hub_offline():  # never download at run time: the local Hugging Face cache only
-                return timm.create_model(name, pretrained=True, num_classes=num_classes, in_chans=in_chans, **kwargs)
-        except Exception:
-            raise ConfigError(f"model {name}: no pretrained weights in the local Hugging Face cache; kdbench never "
-                              f"downloads: drop --teacher-pretrained to train the teacher with kdbench, or pass "
-                              f"--teacher-checkpoint FILE") from None
+        return create_timm_model(name, num_classes=num_classes, in_chans=in_chans, image_size=image_size,
+                                 pretrained=pretrained)
     raise UnknownNameError(unknown_message("model", name, models.names()) +
                            "; any timm model name also works (see timm.list_models())")
+
+
+def create_timm_model(name: str, *, num_classes: int, in_chans: int, image_size: int,
+                      pretrained: bool = False) -> nn.Module:
+    """A timm model; pretrained weights come from the local Hugging Face cache or not at all."""
+    kwargs = {}
+    if "img_size" in _timm_kwargs(name):
+        kwargs["img_size"] = image_size
+    if not pretrained:
+        return timm.create_model(name, pretrained=False, num_classes=num_classes, in_chans=in_chans, **kwargs)
+    try:
+        with _hub_offline():  # never download at run time: the local Hugging Face cache only
+            return timm.create_model(name, pretrained=True, num_classes=num_classes, in_chans=in_chans, **kwargs)
+    except Exception:
+        raise ConfigError(f"model {name}: no pretrained weights in the local Hugging Face cache; kdbench never "
+                          f"downloads: drop --teacher-pretrained to train the teacher with kdbench, or pass "
+                          f"--teacher-checkpoint FILE") from None
 
 
 @contextlib.contextmanager
