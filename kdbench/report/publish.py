@@ -14,6 +14,7 @@ from kdbench.report.leaderboard import (
     xai_specs,
 )
 from kdbench.report.render import FORMATS, write_html, write_tables
+from kdbench.report.teacher_check import weak_teachers
 from kdbench.run.outdir import refuse_links_inside
 from kdbench.run.results import ID_COLUMNS
 
@@ -34,7 +35,7 @@ def publish(rows: list[dict], out_dir: str | Path, *, benchmark: str = "", forma
     rows, skipped = tabulable(rows)
     clean, conflicts = resolve_conflicts(rows)
     tables, _ = build_tables(clean, metrics, sort)
-    result = Published(tables, conflicts=conflicts, warnings=skipped)
+    result = Published(tables, conflicts=conflicts, warnings=skipped + weak_teachers(clean))
     try:
         out_dir.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
