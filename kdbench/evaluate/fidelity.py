@@ -14,6 +14,12 @@ Columns that KD frameworks rarely report, all on the test split:
 - ``recall_per_class``: ``{class name: recall}`` (multilabel: per label, at 0.5).
 - ``test_correct``: which test images the model got right (binary/multiclass), packed, for
   the paired bootstrap intervals of the gains over scratch (report/intervals.py).
+- ``test_scores``: binary tasks only, each test image's probability of the positive class
+  (float32, packed), for DeLong intervals of the AUC gains (report/delong.py). Binary
+  only: DeLong's variance is that of one ROC curve, and storing the full probability
+  matrix of a many-class set would multiply runs.jsonl's size by the number of classes.
+  ``test_labels`` (binary only, packed bits like ``test_correct``) holds the test labels
+  beside them, so the interval needs nothing but runs.jsonl.
 """
 
 from __future__ import annotations
@@ -84,3 +90,17 @@ def decode_correct(text: str) -> np.ndarray:
     n, _, data = str(text).partition(":")
     bits = np.unpackbits(np.frombuffer(base64.b64decode(data), dtype=np.uint8))
     return bits[:int(n)].astype(bool)
+
+
+def encode_scores(scores: np.ndarray) -> str:
+    """Per-image scores as ``"<n>:<base64 of little-endian float32>"`` (about 5.4 characters per image)."""
+    values = np.asarray(scores, dtype="<f4").ravel()
+    return f"{values.size}:{base64.b64encode(values.tobytes()).decode('ascii')}"
+
+
+def decode_scores(text: str) -> np.ndarray:
+    n, _, data = str(text).partition(":")
+    values = np.frombuffer(base64.b64decode(data), dtype="<f4")
+    if values.size != int(n):
+        raise ValueError(f"test_scores holds {values.size} values, its header says {n}")
+    return values.astype(np.float64)

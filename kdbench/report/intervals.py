@@ -7,6 +7,9 @@ resampled the way the experiment varies: seeds with replacement, then test image
 replacement, the same images for both models (paired). The interval is the 2.5th and 97.5th
 percentiles of the resampled mean gain. An interval that excludes 0 is a gain (or loss)
 that neither the test sample nor the seeds explain.
+
+For binary tasks, rows also store each test image's positive-class score, and the AUC gain
+gets a DeLong interval (report/delong.py) in ``gain_auc_lo`` / ``gain_auc_hi``.
 """
 
 from __future__ import annotations
@@ -14,7 +17,8 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from kdbench.evaluate.fidelity import decode_correct
+from kdbench.evaluate.fidelity import decode_correct, decode_scores
+from kdbench.report.delong import auc_gain_interval
 
 #: Bootstrap resamples and the generator seed: fixed, so a table is reproducible.
 RESAMPLES = 2000
@@ -35,30 +39,47 @@ def paired_gain_interval(pairs: list[tuple[np.ndarray, np.ndarray]], resamples: 
     return float(lo), float(hi)
 
 
+def _paired(rows: pd.DataFrame, agg_row: pd.Series, column: str, decode) -> list[tuple]:
+    """Per seed, (method's decoded ``column``, scratch's) for one aggregated row; [] if any seed lacks a pair."""
+    mine = rows[(rows["method"] == agg_row["method"]) & (rows[KEYS] == agg_row[KEYS]).all(axis=1)]
+    mine = mine[mine[column].notna()]
+    scratch = rows[(rows["method"] == "scratch") & rows[column].notna()]
+    scratch = {(*r[KEYS], r["seed"]): r for _, r in scratch.iterrows()}
+    pairs = []
+    for _, r in mine.iterrows():
+        base = scratch.get((*r[KEYS], r["seed"]))
+        if base is None:
+            return []
+        m, s = decode(r[column]), decode(base[column])
+        if len(s) != len(m):
+            return []
+        pairs.append((m, s, r, base))
+    return pairs
+
+
 def add_gain_intervals(agg: pd.DataFrame, df: pd.DataFrame) -> pd.DataFrame:
-    """``gain_accuracy_lo_mean`` / ``gain_accuracy_hi_mean`` per aggregated row (NaN where not computable)."""
+    """Per aggregated row (NaN where not computable): ``gain_accuracy_lo/hi_mean`` (paired bootstrap)
+    and, for binary tasks, ``gain_auc_lo/hi_mean`` (DeLong)."""
     agg = agg.copy()
-    agg["gain_accuracy_lo_mean"] = np.nan
-    agg["gain_accuracy_hi_mean"] = np.nan
-    agg["gain_accuracy_lo_std"] = np.nan
-    agg["gain_accuracy_hi_std"] = np.nan
-    if "test_correct" not in df:
-        return agg
-    rows = df[df["test_correct"].notna()]
-    scratch = {(*r[KEYS], r["seed"]): r["test_correct"] for _, r in rows[rows["method"] == "scratch"].iterrows()}
+    for metric in ("accuracy", "auc"):
+        for bound in ("lo", "hi"):
+            agg[f"gain_{metric}_{bound}_mean"] = np.nan
+            agg[f"gain_{metric}_{bound}_std"] = np.nan
     for i, a in agg.iterrows():
         if a["method"] in ("scratch", "teacher"):
             continue
-        mine = rows[(rows["method"] == a["method"]) & (rows[KEYS] == a[KEYS]).all(axis=1)]
-        pairs = []
-        for _, r in mine.iterrows():
-            base = scratch.get((*r[KEYS], r["seed"]))
-            m = decode_correct(r["test_correct"])
-            s = decode_correct(base) if base is not None else None
-            if s is None or len(s) != len(m):
-                pairs = []
-                break
-            pairs.append((m, s))
-        if pairs:
-            agg.loc[i, ["gain_accuracy_lo_mean", "gain_accuracy_hi_mean"]] = paired_gain_interval(pairs)
+        if "test_correct" in df:
+            pairs = _paired(df, a, "test_correct", decode_correct)
+            if pairs:
+                agg.loc[i, ["gain_accuracy_lo_mean", "gain_accuracy_hi_mean"]] = \
+                    paired_gain_interval([(m, s) for m, s, _, _ in pairs])
+        if "test_scores" in df and "test_labels" in df:
+            pairs = _paired(df, a, "test_scores", decode_scores)
+            labels = {str(r["test_labels"]) for _, _, r, _ in pairs} | {str(b["test_labels"]) for *_, b in pairs}
+            if pairs and len(labels) == 1 and "nan" not in labels:  # every model scored the same test set
+                try:
+                    _, lo, hi = auc_gain_interval([(m, s) for m, s, _, _ in pairs], decode_correct(labels.pop()))
+                except ValueError:  # fewer than two images of a class: no DeLong variance
+                    continue
+                agg.loc[i, ["gain_auc_lo_mean", "gain_auc_hi_mean"]] = lo, hi
     return agg

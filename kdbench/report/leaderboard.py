@@ -28,6 +28,7 @@ import pandas as pd
 
 from kdbench.config.record import non_default_settings
 from kdbench.report.intervals import add_gain_intervals
+from kdbench.report.teacher_check import weak_teachers
 from kdbench.run.results import latest_rows
 
 GROUP = ["dataset", "teacher", "student", "method", "fraction"]
@@ -57,6 +58,9 @@ PREDICTIVE: dict[str, MetricSpec] = {
     # 95% paired bootstrap interval of gain_accuracy over test images and seeds (report/intervals.py)
     "gain_accuracy_lo": MetricSpec(True, 3, ranked=False),
     "gain_accuracy_hi": MetricSpec(True, 3, ranked=False),
+    # 95% DeLong interval of gain_auc over test images, binary tasks (report/delong.py)
+    "gain_auc_lo": MetricSpec(True, 3, ranked=False),
+    "gain_auc_hi": MetricSpec(True, 3, ranked=False),
     "params": MetricSpec(False, 0, ranked=False),
     "flops": MetricSpec(False, 0, ranked=False),
     "latency_ms": MetricSpec(False, 2, ranked=False),
@@ -69,6 +73,7 @@ PREDICTIVE: dict[str, MetricSpec] = {
     "ece": MetricSpec(False, 3, ranked=False),
 }
 DEFAULT_PREDICTIVE = ["accuracy", "auc", "f1", "gain_accuracy", "gain_accuracy_lo", "gain_accuracy_hi",
+                      "gain_auc", "gain_auc_lo", "gain_auc_hi",
                       "balanced_accuracy", "teacher_agreement",
                       "explanation_agreement", "ece", "params", "flops", "latency_ms"]
 GAIN_METRICS = ("accuracy", "auc", "f1")
@@ -189,7 +194,7 @@ def predictive_table(rows: list[dict], metrics: list[str] | None = None, sort: s
     if df.empty:
         return None
     df = add_gains(df)
-    interval_columns = ("gain_accuracy_lo", "gain_accuracy_hi")
+    interval_columns = ("gain_accuracy_lo", "gain_accuracy_hi", "gain_auc_lo", "gain_auc_hi")
     agg = aggregate(df, GROUP, [m for m in PREDICTIVE if m not in interval_columns])
     agg = add_gain_intervals(agg, df)
     # a default column no row has a value for (rows written before it existed) is left out
@@ -286,6 +291,7 @@ def footnote(rows: list[dict]) -> str:
     settings = non_default_settings(rows)
     iqrs = [r["latency_iqr_ms"] for r in rows if isinstance(r.get("latency_iqr_ms"), (int, float))]
     spread = f" (interquartile range of its repeats up to {max(iqrs):.2f} ms, column latency_iqr_ms)" if iqrs else ""
+    weak = "".join(f" Warning: {w}." for w in weak_teachers(rows))
     opts = f" Non-default method options: {'; '.join(options)}." if options else " All methods at their defaults."
     opts += f" Non-default settings: {'; '.join(settings)}." if settings else " Training at kdbench's defaults."
     return (f"Mean ± std over n seeds. ↑ higher is better, ↓ lower is better: {directions}. "
@@ -295,12 +301,13 @@ def footnote(rows: list[dict]) -> str:
             f"student's top-1 class is the teacher's; explanation_agreement: mean cosine between the student's and "
             f"the teacher's Grad-CAM of the teacher's class at input resolution (e2KD's measure); ece: expected "
             f"calibration error, 15 bins. gain_accuracy_lo/hi: 95% paired bootstrap interval of the accuracy "
-            f"gain over scratch, resampling seeds and test images (2000 resamples); a gain whose interval "
-            f"excludes 0 is not explained by the test sample or the seeds. "
+            f"gain over scratch, resampling seeds and test images (2000 resamples); gain_auc_lo/hi (binary "
+            f"tasks): 95% DeLong interval of the seed-averaged AUC gain, test images only. † after a gain: its "
+            f"95% interval excludes 0, so the test sample (and, for accuracy, the seeds) does not explain it. "
             f"flops per image (2 per multiply-add); latency: batch-1 CPU median by torch.utils.benchmark{spread}.{opts} "
             f"kdbench {first.get('kdbench_version', '?')}, torch {first.get('torch_version', '?')}, "
             f"timm {first.get('timm_version', '?')}, quantus {first.get('quantus_version', '?')}, "
-            f"device {first.get('device', '?')}, {str(first.get('timestamp', ''))[:10]}.")
+            f"device {first.get('device', '?')}, {str(first.get('timestamp', ''))[:10]}.{weak}")
 
 
 def xai_footnote(rows: list[dict]) -> str:

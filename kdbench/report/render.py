@@ -30,7 +30,7 @@ from tabulate import tabulate
 from kdbench.report.leaderboard import Table
 
 FORMATS = ("md", "latex", "html", "csv", "json")
-SHORT = {"gain_accuracy_lo": "Δlo", "gain_accuracy_hi": "Δhi", "teacher_agreement": "agreeT", "explanation_agreement": "explT", "balanced_accuracy": "bacc", "accuracy": "acc", "gain_accuracy": "Δacc", "gain_auc": "Δauc", "gain_f1": "Δf1", "latency_ms": "ms",
+SHORT = {"gain_accuracy_lo": "Δlo", "gain_accuracy_hi": "Δhi", "gain_auc_lo": "ΔAUClo", "gain_auc_hi": "ΔAUChi", "teacher_agreement": "agreeT", "explanation_agreement": "explT", "balanced_accuracy": "bacc", "accuracy": "acc", "gain_accuracy": "Δacc", "gain_auc": "Δauc", "gain_f1": "Δf1", "latency_ms": "ms",
          "fraction": "frac", "faithfulness_correlation": "faith", "pixel_flipping": "pixflip",
          "max_sensitivity": "maxsens", "sparseness": "sparse", "complexity": "complex", "pointing_game": "pointing",
          "attribution_localisation": "attrloc", "topk_intersection": "topk", "relevance_rank_accuracy": "rrank",
@@ -56,6 +56,19 @@ def fmt(mean, std, n: int, digits: int, signed: bool = False) -> str:
     return text
 
 
+#: Appended to a gain's mean when its 95% interval excludes 0 (the footnote says so).
+SIGNIFICANT = "†"
+
+
+def mark_significant(text: str, r: pd.Series, metric: str) -> str:
+    """``+0.031 ± 0.020`` -> ``+0.031† ± 0.020`` when ``metric``'s interval (``<metric>_lo/_hi``) excludes 0."""
+    lo, hi = r.get(f"{metric}_lo_mean"), r.get(f"{metric}_hi_mean")
+    if lo is None or hi is None or pd.isna(lo) or pd.isna(hi) or not (lo > 0 or hi < 0):
+        return text
+    mean, sep, rest = text.partition(" ")
+    return f"{mean}{SIGNIFICANT}{sep}{rest}"
+
+
 def cells(table: Table, bold=None) -> tuple[list[str], list[list[str]]]:
     """Header and string cells; ``bold(text)`` marks the best student per (dataset, teacher, fraction)."""
     f = table.frame
@@ -76,7 +89,8 @@ def cells(table: Table, bold=None) -> tuple[list[str], list[list[str]]]:
             row.append(f"{v:g}" if k == "fraction" and not pd.isna(v) else str(n) if k == "n" else str(v))
         for m in table.metrics:
             spec = table.specs[m]
-            text = fmt(r[f"{m}_mean"], r[f"{m}_std"], n, spec.digits, signed=m.startswith("gain_"))
+            text = mark_significant(fmt(r[f"{m}_mean"], r[f"{m}_std"], n, spec.digits, signed=m.startswith("gain_")),
+                                    r, m)
             if m in best and r["method"] != "teacher" and \
                     r[f"{m}_mean"] == best[m].get((r["dataset"], r["teacher"], r["fraction"])):
                 text = bold(text)
@@ -94,7 +108,8 @@ LABELS = {
     "explainer": "Explainer", "n": "n",
     "accuracy": "Acc.", "auc": "AUC", "f1": "F1", "gain_accuracy": "ΔAcc.", "gain_auc": "ΔAUC", "gain_f1": "ΔF1",
     "params": "Params", "flops": "FLOPs", "latency_ms": "Latency (ms)", "latency_iqr_ms": "Latency IQR (ms)", "train_seconds": "Train (s)",
-    "gain_accuracy_lo": "ΔAcc. 95% lo", "gain_accuracy_hi": "ΔAcc. 95% hi", "teacher_agreement": "Agree T.", "explanation_agreement": "Expl. agree T.", "ece": "ECE",
+    "gain_accuracy_lo": "ΔAcc. 95% lo", "gain_accuracy_hi": "ΔAcc. 95% hi",
+    "gain_auc_lo": "ΔAUC 95% lo", "gain_auc_hi": "ΔAUC 95% hi", "teacher_agreement": "Agree T.", "explanation_agreement": "Expl. agree T.", "ece": "ECE",
     "balanced_accuracy": "Bal. acc.",
     "faithfulness_correlation": "Faithf. corr.", "pixel_flipping": "Pixel flip.", "max_sensitivity": "Max. sens.",
     "sparseness": "Sparseness", "complexity": "Complexity", "pointing_game": "Pointing game",
@@ -204,7 +219,8 @@ def view(table: Table, frame: pd.DataFrame | None = None) -> View:
         row = {k: Cell(_id_text(k, r[k], n)) for k in ids}
         for m in table.metrics:
             mean = r[f"{m}_mean"]
-            text = fmt(mean, r[f"{m}_std"], n, table.specs[m].digits, signed=m.startswith("gain_"))
+            text = mark_significant(fmt(mean, r[f"{m}_std"], n, table.specs[m].digits, signed=m.startswith("gain_")),
+                                    r, m)
             is_best = m in best and r["method"] != "teacher" and \
                 mean == best[m].get((r["dataset"], r["teacher"], r["fraction"]))
             row[m] = Cell(text, None if pd.isna(mean) else float(mean), bool(is_best))
@@ -238,7 +254,7 @@ _LATEX_SPECIAL = {"\\": r"\textbackslash{}", "&": r"\&", "%": r"\%", "$": r"\$",
                   "<": r"\textless{}", ">": r"\textgreater{}", "|": r"\textbar{}"}
 _LATEX_SYMBOLS = {"±": r"$\pm$", "↑": r"$\uparrow$", "↓": r"$\downarrow$", "–": "--", "—": "---",
                   "Δ": r"$\Delta$", "·": r"$\cdot$", "‖": r"$\|$", "×": r"$\times$", "≥": r"$\geq$",
-                  "≤": r"$\leq$", "−": r"$-$",
+                  "≤": r"$\leq$", "−": r"$-$", "†": r"\textsuperscript{\dag}",
                   "…": r"\dots{}", "°": r"$^\circ$", "µ": r"$\mu$", "μ": r"$\mu$", "≈": r"$\approx$",
                   "→": r"$\rightarrow$", "‘": "`", "’": "'", "“": "``", "”": "''", "λ": r"$\lambda$",
                   "τ": r"$\tau$", "α": r"$\alpha$", "β": r"$\beta$", "γ": r"$\gamma$", "σ": r"$\sigma$"}
@@ -287,7 +303,7 @@ _CMR10 = dict(zip("abcdefghijklmnopqrstuvwxyz", (5.0, 5.56, 4.44, 5.56, 4.44, 3.
                                                   8.33, 5.56, 5.0, 5.56, 5.28, 3.92, 3.94, 3.89, 5.56, 5.28, 7.22, 5.28,
                                                   5.28, 4.44)))
 _CMR10.update({c: 5.0 for c in "0123456789"})
-_CMR10.update({".": 2.78, ",": 2.78, ":": 2.78, " ": 3.33, "-": 3.33, "+": 7.78, "±": 7.78, "↑": 5.0, "↓": 5.0,
+_CMR10.update({".": 2.78, ",": 2.78, ":": 2.78, " ": 3.33, "-": 3.33, "+": 7.78, "±": 7.78, "†": 3.5, "↑": 5.0, "↓": 5.0,
                "–": 5.0, "Δ": 8.33, "@": 7.78, "(": 3.89, ")": 3.89, "/": 5.0, "_": 5.0, "M": 9.17, "W": 10.28,
                "m": 8.33, "I": 3.61})
 

@@ -36,6 +36,7 @@ from kdbench.errors import ConfigError, KdbenchError, storage_failure
 from kdbench.evaluate.fidelity import (
     class_metrics,
     encode_correct,
+    encode_scores,
     expected_calibration_error,
     teacher_agreement,
 )
@@ -220,6 +221,9 @@ class JobSteps:
         metrics.update(class_metrics(probs, y, task, bundle.info.class_names))
         if task != "multilabel":
             metrics["test_correct"] = encode_correct(probs.argmax(1) == y)
+        if task == "binary":
+            metrics["test_scores"] = encode_scores(probs[:, 1])
+            metrics["test_labels"] = encode_correct(y == 1)  # packed bits, the same in every row of the set
         if teacher is not None:
             reference = self.teacher_reference(teacher, bundle)
             metrics["teacher_agreement"] = teacher_agreement(logits, reference["logits"], task)
