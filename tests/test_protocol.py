@@ -66,3 +66,24 @@ def test_resnet18_64_is_resnet18_on_the_image_upsampled_like_the_dataset_option(
     with torch.no_grad():
         assert torch.equal(upsampling(x), plain(big))
     assert [e["module"] for e in upsampling.feature_info][1:] == ["layer1", "layer2", "layer3", "layer4"]
+
+
+def test_teacher_report_judges_the_seed_mean_against_the_medmnist_plus_line_and_the_scratch_students():
+    from kdbench.report.teacher_check import teacher_report
+
+    rows = [_row("teacher", "resnet18", 0.85, 0.88), _row("teacher", "resnet18", 0.84, 0.88, seed=1),
+            _row("scratch", "smallcnn", 0.80, 0.85), _row("scratch", "smallcnn", 0.82, 0.86, seed=1)]
+    [report] = teacher_report(rows).to_dict("records")
+    assert report["accuracy_mean"] == pytest.approx(0.845) and report["medmnist_plus_accuracy"] == 0.840
+    assert report["meets_line"] and report["beats_scratch"]
+    rows[1]["auc"] = 0.86  # AUC mean 0.87 < MedMNIST+ 0.876
+    [report] = teacher_report(rows).to_dict("records")
+    assert not report["meets_line"] and report["beats_scratch"]
+
+
+def test_the_predictive_footnote_quotes_the_published_baselines_beside_the_teacher(tmp_path):
+    from kdbench.report.leaderboard import footnote
+
+    text = footnote([_row("teacher", "resnet18", 0.85, 0.88), _row("scratch", "smallcnn", 0.80, 0.85)])
+    assert "breastmnist MedMNIST v2 0.863 / 0.901, MedMNIST+ 0.840 / 0.876" in text
+    assert "Published ResNet-18" not in footnote([{**_row("teacher", "resnet18", 0.9, 0.9), "dataset": "synthetic"}])

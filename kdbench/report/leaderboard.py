@@ -28,6 +28,7 @@ import pandas as pd
 
 from kdbench.config.record import non_default_settings
 from kdbench.report.intervals import add_gain_intervals
+from kdbench.report.references import reference_note
 from kdbench.report.teacher_check import weak_teachers
 from kdbench.run.results import latest_rows
 
@@ -292,6 +293,8 @@ def footnote(rows: list[dict]) -> str:
     iqrs = [r["latency_iqr_ms"] for r in rows if isinstance(r.get("latency_iqr_ms"), (int, float))]
     spread = f" (interquartile range of its repeats up to {max(iqrs):.2f} ms, column latency_iqr_ms)" if iqrs else ""
     weak = "".join(f" Warning: {w}." for w in weak_teachers(rows))
+    refs = reference_note(r.get("dataset") for r in rows if r.get("method") == "teacher")
+    weak = f" {refs}{weak}" if refs else weak
     opts = f" Non-default method options: {'; '.join(options)}." if options else " All methods at their defaults."
     opts += f" Non-default settings: {'; '.join(settings)}." if settings else " Training at kdbench's defaults."
     return (f"Mean ± std over n seeds. ↑ higher is better, ↓ lower is better: {directions}. "
