@@ -69,6 +69,9 @@ def build_parser() -> argparse.ArgumentParser:
                      help="mixed precision on CUDA (bf16 where supported, else fp16 with a grad scaler)")
     run.add_argument("--augment", action="store_true", default=None,
                      help="light training augmentation: random flips and shifts of up to 1/16 of the side")
+    run.add_argument("--teacher-augment", action="store_true", default=None,
+                     help="the same augmentation for the teacher's training only (students keep the teacher-output "
+                          "cache)")
     run.add_argument("--xai-samples", type=int, help=f"test images per explanation evaluation (default {d.xai_samples})")
     run.add_argument("--xai-profile", choices=["default", "full"],
                      help=f"explanation metric profile (default {d.xai_profile}; full adds ROAD, IROF, ...)")
@@ -111,7 +114,7 @@ def bench_from_args(args) -> Benchmark:
     bench = load_toml(resolve_config(args.config)) if args.config else Benchmark()
     values = {k: getattr(args, k) for k in ("datasets", "teachers", "students", "methods", "explainers", "seeds",
                                              "fractions", "epochs", "teacher_epochs", "batch_size", "lr", "device",
-                                             "teacher_checkpoint", "teacher_pretrained", "data_root", "augment", "amp", "featuremap_figures",
+                                             "teacher_checkpoint", "teacher_pretrained", "data_root", "augment", "teacher_augment", "amp", "featuremap_figures",
                                              "xai_samples", "xai_profile")
               if getattr(args, k) is not None}
     if args.no_baseline:

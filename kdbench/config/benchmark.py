@@ -59,6 +59,9 @@ class Benchmark:
     teacher_pretrained: bool = False
     data_root: str = ""
     augment: bool = False
+    # augment the teacher's training only: the students keep deterministic inputs, so the
+    # teacher-output cache still serves them (a teacher trained on flips generalises better)
+    teacher_augment: bool = False
     amp: bool = False
     xai_samples: int = 64
     xai_profile: str = "default"

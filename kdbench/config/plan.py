@@ -69,7 +69,8 @@ def teacher_settings(bench: Benchmark, dataset: str, teacher: str, seed: int, da
         "dataset": dataset, "data": data, "dataset_options": bench.dataset_options.get(dataset_name(dataset), {}),
         "teacher": teacher, "seed": seed, "epochs": bench.teacher_epochs, "batch_size": bench.batch_size,
         "lr": bench.lr, "checkpoint": checkpoint_identity(bench.teacher_checkpoint),
-        "pretrained": bench.teacher_pretrained, "augment": bench.augment, "code": TRAINING_CODE_VERSION,
+        "pretrained": bench.teacher_pretrained, "augment": bench.augment or bench.teacher_augment,
+        "code": TRAINING_CODE_VERSION,
     }
 
 

@@ -190,7 +190,8 @@ class JobSteps:
                 self.reporter.job(f"teacher {job.teacher} on {job.dataset} seed={job.seed}", self.bench.teacher_epochs)
                 trainer = Scratch(model, None, info)
                 cfg = TrainConfig(epochs=self.bench.teacher_epochs, batch_size=self.bench.batch_size,
-                                  lr=self.bench.lr, device=self.device, seed=job.seed, augment=self.bench.augment,
+                                  lr=self.bench.lr, device=self.device, seed=job.seed,
+                                  augment=self.bench.augment or self.bench.teacher_augment,
                               amp=self.bench.amp)
                 log = TrainingLog(self.out_dir / "logs" / f"teacher-{key}.jsonl")
                 result = fit(trainer, bundle.train, bundle.val, cfg,
