@@ -47,3 +47,33 @@ def test_the_saved_benchmark_toml_plans_the_same_jobs_and_resumes_the_run(tmp_pa
     capsys.readouterr()
     assert main(["run", "--config", str(saved), "--out", str(out), "--quiet"]) == 0
     assert _rows(out) == first  # every job found done: same config hashes, nothing re-run
+
+
+def test_teacher_augment_changes_only_the_teacher_and_is_recorded(tmp_path, monkeypatch):
+    import kdbench.run.steps as steps
+    from kdbench.config.benchmark import Benchmark
+    from kdbench.config.plan import teacher_settings
+
+    plain, augmented = Benchmark(), Benchmark(teacher_augment=True)
+    assert teacher_settings(plain, "synthetic", "resnet18", 0) == teacher_settings(Benchmark(), "synthetic", "resnet18", 0)
+    assert teacher_settings(augmented, "synthetic", "resnet18", 0)["augment"] is True
+    assert teacher_settings(plain, "synthetic", "resnet18", 0)["augment"] is False
+
+    seen = []
+    real_fit = steps.fit
+
+    def spy(method, train, val, cfg, *args, **kwargs):
+        seen.append((type(method).__name__, cfg.augment, kwargs.get("teacher_cache") is not None))
+        return real_fit(method, train, val, cfg, *args, **kwargs)
+
+    monkeypatch.setattr(steps, "fit", spy)
+    from conftest import TINY_RUN
+
+    from kdbench.cli import main
+
+    assert main(["run", "--methods", "hinton", "--teacher-augment", "--out", str(tmp_path), *TINY_RUN]) == 0
+    teacher, *students = seen
+    assert teacher[1] is True  # the teacher trained on augmented batches
+    assert students and all(augment is False and cached for _, augment, cached in students)
+    rows = [json.loads(line) for line in (tmp_path / "runs.jsonl").read_text().splitlines()]
+    assert all(r["teacher_augment"] is True for r in rows)
