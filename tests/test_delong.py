@@ -68,9 +68,13 @@ def test_a_clearly_better_model_gets_an_interval_above_zero_that_brackets_its_ga
     gain, lo, hi = auc_gain_interval(pairs, labels)
     observed = np.mean([roc_auc_score(labels, m) - roc_auc_score(labels, s) for m, s in pairs])
     assert gain == pytest.approx(observed) and 0 < lo < gain < hi
-    # paired: the same models on 1/4 of the images give a wider interval
-    _, lo4, hi4 = auc_gain_interval([(m[:150], s[:150]) for m, s in pairs], labels[:150])
-    assert hi4 - lo4 > 1.5 * (hi - lo)
+    # the test-sample part of its variance grows about 4x on a quarter of the images
+    c = np.array([1, 1, 1, -1, -1, -1]) / 3
+
+    def test_variance(n):
+        return c @ delong_covariance(np.stack([m[:n] for m, _ in pairs] + [s[:n] for _, s in pairs]), labels[:n])[1] @ c
+
+    assert 2.5 < test_variance(150) / test_variance(600) < 6
 
 
 def test_one_class_only_is_refused():
@@ -100,3 +104,18 @@ def test_binary_runs_carry_scores_and_the_tables_an_auc_interval(tmp_path):
     hinton = next(r for r in table if r["method"] == "hinton")
     assert hinton["gain_auc_lo_mean"] <= hinton["gain_auc_mean"] <= hinton["gain_auc_hi_mean"]
     assert "ΔAUC 95% lo" in (tmp_path / "leaderboard.md").read_text()
+
+
+def test_the_auc_interval_adds_the_between_seed_variance_of_the_gain():
+    rng = np.random.default_rng(5)
+    labels = (rng.random(400) < 0.5).astype(int)
+    scratch = [labels * 1.0 + rng.normal(size=400) for _ in range(3)]
+    strengths = (0.0, 1.0, 2.0)  # seed-to-seed the method helps very differently
+    pairs = [(labels * (1.0 + a) + rng.normal(size=400), s) for a, s in zip(strengths, scratch)]
+    gain, lo, hi = auc_gain_interval(pairs, labels)
+    aucs, cov = delong_covariance(np.stack([m for m, _ in pairs] + scratch), labels)
+    c = np.array([1, 1, 1, -1, -1, -1]) / 3
+    per_seed = aucs[:3] - aucs[3:]
+    expected = 1.959964 * np.sqrt(c @ cov @ c + np.var(per_seed, ddof=1) / 3)
+    assert (hi - lo) / 2 == pytest.approx(expected, rel=1e-5)
+    assert (hi - lo) / 2 > 1.959964 * np.sqrt(c @ cov @ c) * 1.2  # the seeds widen it here

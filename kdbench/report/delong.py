@@ -10,10 +10,14 @@ and Xu (IEEE SPL 2014), in which ties count one half, exactly as in
 The gain of a method over ``scratch`` is averaged over seeds, and every seed's models are
 scored on the same test images, so the gain is one linear contrast of 2 x seeds AUCs:
 ``c = (1/S, ..., 1/S, -1/S, ..., -1/S)``, with variance ``c' Σ c`` from DeLong's
-covariance ``Σ``. The interval is ``gain ± 1.96 sqrt(c' Σ c)``: the uncertainty from the
-test sample, given the trained models. Seed-to-seed variation is what the paired
-bootstrap of the accuracy gain resamples too; the DeLong interval does not, and the
-footnote says so.
+covariance ``Σ``: the uncertainty from the test sample, given the trained models. The
+trained models themselves vary with the seed; as the paired bootstrap of the accuracy gain
+resamples seeds, the AUC interval adds the between-seed variance of the per-seed gains over
+the number of seeds, ``s² / S``:
+
+    gain ± 1.96 sqrt(c' Σ c + s² / S)
+
+With one seed, only the test-sample term remains (the footnote says how many seeds).
 """
 
 from __future__ import annotations
@@ -45,7 +49,7 @@ def delong_covariance(scores: np.ndarray, labels: np.ndarray) -> tuple[np.ndarra
 
 def auc_gain_interval(pairs: list[tuple[np.ndarray, np.ndarray]], labels: np.ndarray,
                       level: float = 0.95) -> tuple[float, float, float]:
-    """Mean AUC gain over seeds and its DeLong interval: ``(gain, lo, hi)``.
+    """Mean AUC gain over seeds and its interval (DeLong for the test sample, plus the seeds): ``(gain, lo, hi)``.
 
     ``pairs``: per seed, (method scores, scratch scores) on the same test images in the
     same order; ``labels``: those images' 0/1 labels.
@@ -55,5 +59,7 @@ def auc_gain_interval(pairs: list[tuple[np.ndarray, np.ndarray]], labels: np.nda
     aucs, cov = delong_covariance(scores, labels)
     contrast = np.concatenate([np.full(k, 1.0 / k), np.full(k, -1.0 / k)])
     gain = float(contrast @ aucs)
-    half = float(norm.ppf(0.5 + level / 2) * np.sqrt(max(contrast @ cov @ contrast, 0.0)))
+    per_seed = aucs[:k] - aucs[k:]
+    between_seeds = float(np.var(per_seed, ddof=1)) / k if k > 1 else 0.0
+    half = float(norm.ppf(0.5 + level / 2) * np.sqrt(max(contrast @ cov @ contrast, 0.0) + between_seeds))
     return gain, gain - half, gain + half
