@@ -50,6 +50,10 @@ def test_a_gain_is_marked_exactly_when_its_interval_excludes_zero(lo, hi, marked
     text = mark_significant("+0.031 ± 0.020", r, "gain_accuracy")
     assert text == ("+0.031" + SIGNIFICANT + " ± 0.020" if marked else "+0.031 ± 0.020")
     assert mark_significant("+0.031", pd.Series({}), "gain_f1") == "+0.031"  # no interval: no mark
+    # the vs-random table averages per-seed bounds, which are not an interval of the mean: never marked
+    assert mark_significant("0.431 ± 0.038", pd.Series({"sparseness_vs_random_lo_mean": 0.3,
+                                                        "sparseness_vs_random_hi_mean": 0.5}),
+                            "sparseness_vs_random") == "0.431 ± 0.038"
 
 
 def test_resnet18_64_is_resnet18_on_the_image_upsampled_like_the_dataset_option():

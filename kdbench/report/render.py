@@ -62,6 +62,8 @@ SIGNIFICANT = "†"
 
 def mark_significant(text: str, r: pd.Series, metric: str) -> str:
     """``+0.031 ± 0.020`` -> ``+0.031† ± 0.020`` when ``metric``'s interval (``<metric>_lo/_hi``) excludes 0."""
+    if not metric.startswith("gain_"):  # only the gains have an interval of the seed mean
+        return text
     lo, hi = r.get(f"{metric}_lo_mean"), r.get(f"{metric}_hi_mean")
     if lo is None or hi is None or pd.isna(lo) or pd.isna(hi) or not (lo > 0 or hi < 0):
         return text
