@@ -59,7 +59,7 @@ PREDICTIVE: dict[str, MetricSpec] = {
     # 95% paired bootstrap interval of gain_accuracy over test images and seeds (report/intervals.py)
     "gain_accuracy_lo": MetricSpec(True, 3, ranked=False),
     "gain_accuracy_hi": MetricSpec(True, 3, ranked=False),
-    # 95% DeLong interval of gain_auc over test images, binary tasks (report/delong.py)
+    # 95% interval of gain_auc, binary tasks: DeLong over test images plus the seeds (report/delong.py)
     "gain_auc_lo": MetricSpec(True, 3, ranked=False),
     "gain_auc_hi": MetricSpec(True, 3, ranked=False),
     "params": MetricSpec(False, 0, ranked=False),
@@ -307,7 +307,7 @@ def footnote(rows: list[dict]) -> str:
             f"gain over scratch, resampling seeds and test images (2000 resamples); gain_auc_lo/hi (binary "
             f"tasks): 95% interval of the seed-averaged AUC gain, DeLong's variance over the test images plus the "
             f"between-seed variance of the gain. † after a gain: its "
-            f"95% interval excludes 0, so the test sample (and, for accuracy, the seeds) does not explain it. "
+            f"95% interval excludes 0, so neither the test sample nor the seeds explain it. "
             f"flops per image (2 per multiply-add); latency: batch-1 CPU median by torch.utils.benchmark{spread}.{opts} "
             f"kdbench {first.get('kdbench_version', '?')}, torch {first.get('torch_version', '?')}, "
             f"timm {first.get('timm_version', '?')}, quantus {first.get('quantus_version', '?')}, "
