@@ -73,3 +73,22 @@ def test_every_student_row_carries_agreement_calibration_and_per_class_recall(tm
         assert set(r["recall_per_class"]) == {"exudate", "haemorrhage", "cotton_wool"}
     md = (tmp_path / "leaderboard.md").read_text()
     assert "Agree T. ↑" in md and "Expl. agree T. ↑" in md and "ECE ↓" in md
+
+
+@pytest.mark.parametrize("classes", [2, 5])
+def test_selection_score_is_the_reported_accuracy(classes):
+    """The per-epoch selection computes accuracy on its own; it must equal the accuracy the rows report,
+    including near-ties where two logits give the same float32 probability."""
+    from kdbench.evaluate.predictive import (
+        predictive_metrics,
+        probabilities,
+        selection_score,
+    )
+
+    gen = torch.Generator().manual_seed(classes)
+    logits = torch.randn(300, classes, generator=gen) * 3
+    logits[:20, 1] = logits[:20, 0] + 1e-7  # ties after softmax
+    y = torch.randint(0, classes, (300,), generator=gen)
+    reported = predictive_metrics(probabilities(logits.numpy(), "multiclass"), y.numpy(), "multiclass")["accuracy"]
+    assert selection_score(logits.numpy(), y, "multiclass") == reported
+    assert 0.0 < reported < 1.0
