@@ -24,7 +24,11 @@ def machine() -> str:
                 break
     except OSError:
         pass
-    return (f"{os.cpu_count()} CPU cores ({cpu}), torch {torch.__version__} with {torch.get_num_threads()} threads, "
+    # the vector ISA torch dispatches to: oneDNN's kernels (and so every CPU timing) differ between
+    # AVX2 and AVX-512 machines that report the same model name
+    isa = torch.backends.cpu.get_cpu_capability()
+    return (f"{os.cpu_count()} CPU cores ({cpu}, {isa}), torch {torch.__version__} with {torch.get_num_threads()} "
+            f"threads, "
             f"kdbench {kdbench.__version__}, Python {platform.python_version()}, {date.today().isoformat()}")
 
 
