@@ -1,5 +1,6 @@
 """End-to-end properties of the methods on the synthetic set (exact lesion masks)."""
 
+import pytest
 import torch
 
 from kdbench.testing import run_tiny_benchmark
@@ -17,11 +18,12 @@ def test_e2kd_trains_a_different_student_than_hinton_on_the_default_student(tmp_
     assert any(not torch.equal(a[k], b[k]) for k in a if a[k].is_floating_point())
 
 
+@pytest.mark.long
 def test_medtex_mask_localises_lesions_clearly_better_than_random(tmp_path):
     """Default MED-TEX options; pointing game and attribution localisation on exact lesion masks."""
     rows = run_tiny_benchmark(
         tmp_path / "out", methods=["medtex"], explainers=["medtex-mask", "random"], cache_dir=tmp_path / "cache",
-        extra=["--no-baseline", "--epochs", "6", "--teacher-epochs", "4", "--xai-samples", "64",
+        extra=["--no-baseline", "--epochs", "6", "--teacher-epochs", "4", "--xai-samples", "32",
                "--dataset-opt", "synthetic.n_train=800", "--dataset-opt", "synthetic.n_val=200",
                "--dataset-opt", "synthetic.n_test=200"])
     xai = {r["explainer"]: r for r in rows if r["kind"] == "explanation" and r["method"] == "medtex"}

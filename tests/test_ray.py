@@ -40,6 +40,7 @@ def by_job(rows):
     return {(r["config_hash"], r["kind"], r["explainer"]): r for r in rows}
 
 
+@pytest.mark.long
 def test_ray_gives_the_same_rows_as_local_and_trains_each_teacher_once(tmp_path):
     import torch
 

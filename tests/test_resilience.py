@@ -21,9 +21,9 @@ from kdbench.builtins.models import TinyCNN
 from kdbench.cli import main
 from kdbench.run.lock import LOCK_NAME
 
-#: Slow enough (a few seconds per job) that a kill lands mid-run.
+#: Slow enough (about a second per job on a fast 2-core machine) that a kill lands mid-run.
 SLOW_RUN = ["run", "--teachers", "tinycnn", "--students", "smallcnn", "--methods", "hinton,fitnets,at",
-            "--epochs", "2", "--teacher-epochs", "2", "--dataset-opt", "synthetic.n_train=1500",
+            "--epochs", "2", "--teacher-epochs", "2", "--dataset-opt", "synthetic.n_train=600",
             "--dataset-opt", "synthetic.n_val=100", "--dataset-opt", "synthetic.n_test=100", "--quiet",
             "--explainers", ""]
 
@@ -50,6 +50,7 @@ def wait_for_rows(out, n, proc, timeout=120):
     raise AssertionError("timed out waiting for rows")
 
 
+@pytest.mark.long
 def test_sigkill_then_rerun_resumes_without_repeating_or_duplicating(tmp_path):
     cache, out, ref = tmp_path / "cache", tmp_path / "out", tmp_path / "ref"
     proc = start([*SLOW_RUN, "--out", str(out)], cache)
