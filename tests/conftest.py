@@ -18,9 +18,9 @@ def pytest_addoption(parser):
 def pytest_collection_modifyitems(config, items):
     """Tests marked ``long`` run with ``--run-long``; a plain ``pytest`` lists them as skipped, with the reason.
 
-    Why: on a slow 2-core CPU (AVX2 only) the whole suite took 18 minutes, and these three
-    end-to-end runs (MED-TEX's mask on exact lesion masks, SIGKILL and resume, Ray against
-    local) were 5 of them; the CI budget is 20 minutes, install included.
+    Why: on a slow 2-core CPU (AVX2 only) the whole suite took 18 minutes, and these four
+    end-to-end runs (MED-TEX's mask on exact lesion masks, SIGKILL and resume, Ctrl-C, Ray
+    against local) were 5.5 of them; the CI budget is 20 minutes, install included.
     """
     if config.getoption("--run-long"):
         return

@@ -80,6 +80,7 @@ def test_sigkill_then_rerun_resumes_without_repeating_or_duplicating(tmp_path):
     pd.testing.assert_frame_equal(resumed, uninterrupted)
 
 
+@pytest.mark.long
 def test_ctrl_c_stops_with_130_keeps_rows_and_prints_no_traceback(tmp_path):
     out = tmp_path / "out"
     proc = start([*SLOW_RUN, "--out", str(out)], tmp_path / "cache")
