@@ -23,7 +23,7 @@ def test_medtex_mask_localises_lesions_clearly_better_than_random(tmp_path):
     """Default MED-TEX options; pointing game and attribution localisation on exact lesion masks."""
     rows = run_tiny_benchmark(
         tmp_path / "out", methods=["medtex"], explainers=["medtex-mask", "random"], cache_dir=tmp_path / "cache",
-        extra=["--no-baseline", "--epochs", "6", "--teacher-epochs", "4", "--xai-samples", "32",
+        extra=["--no-baseline", "--epochs", "6", "--teacher-epochs", "4", "--xai-samples", "64",
                "--dataset-opt", "synthetic.n_train=800", "--dataset-opt", "synthetic.n_val=200",
                "--dataset-opt", "synthetic.n_test=200"])
     xai = {r["explainer"]: r for r in rows if r["kind"] == "explanation" and r["method"] == "medtex"}

@@ -21,9 +21,9 @@ from kdbench.builtins.models import TinyCNN
 from kdbench.cli import main
 from kdbench.run.lock import LOCK_NAME
 
-#: Slow enough (about a second per job on a fast 2-core machine) that a kill lands mid-run.
+#: Slow enough (a few seconds per job) that a kill lands mid-run.
 SLOW_RUN = ["run", "--teachers", "tinycnn", "--students", "smallcnn", "--methods", "hinton,fitnets,at",
-            "--epochs", "2", "--teacher-epochs", "2", "--dataset-opt", "synthetic.n_train=600",
+            "--epochs", "2", "--teacher-epochs", "2", "--dataset-opt", "synthetic.n_train=1500",
             "--dataset-opt", "synthetic.n_val=100", "--dataset-opt", "synthetic.n_test=100", "--quiet",
             "--explainers", ""]
 

@@ -28,8 +28,7 @@ def machine() -> str:
     # AVX2 and AVX-512 machines that report the same model name
     isa = torch.backends.cpu.get_cpu_capability()
     return (f"{os.cpu_count()} CPU cores ({cpu}, {isa}), torch {torch.__version__} with {torch.get_num_threads()} "
-            f"threads, "
-            f"kdbench {kdbench.__version__}, Python {platform.python_version()}, {date.today().isoformat()}")
+            f"threads, kdbench {kdbench.__version__}, Python {platform.python_version()}, {date.today().isoformat()}")
 
 
 def write_section(name: str, markdown: str) -> None:
