@@ -23,6 +23,7 @@ from kdbench.config.plan import Job, teacher_settings
 from kdbench.config.preflight import resolve_device
 from kdbench.config.record import row_settings
 from kdbench.data.contract import DatasetBundle, fraction_indices
+from kdbench.distill.dead_taps import full_kernels
 from kdbench.distill.methods.scratch import Scratch
 from kdbench.distill.models import (
     count_params,
@@ -89,6 +90,19 @@ def check_state_dict_file(path: str | Path, what: str = "teacher") -> None:
         if not isinstance(value, torch.Tensor) and not key.endswith("_extra_state"):
             raise ConfigError(f"{what} checkpoint {path} is not a state_dict: {key!r} holds a "
                               f"{type(value).__name__} object, not a tensor; {hint}")
+
+
+def efficiency(model, example, device) -> dict:
+    """Parameters, FLOPs and batch-1 CPU latency of the architecture as any other framework runs it.
+
+    kdbench's convolutions skip kernel taps that only see zero padding (same numbers, faster
+    on CPU: :mod:`kdbench.distill.dead_taps`); FLOPs and latency count every tap, so they
+    are the figures fvcore, thop or a deployed model give.
+    """
+    with full_kernels():
+        latency, iqr = cpu_latency(model, example)
+        return {"params": count_params(model), "flops": count_flops(model, example.to(device)),
+                "latency_ms": latency, "latency_iqr_ms": iqr}
 
 
 @dataclass
@@ -234,10 +248,7 @@ class JobSteps:
             except Exception as exc:  # a model Grad-CAM cannot read: the column is empty, the job goes on
                 metrics["explanation_agreement"] = None
                 metrics["explanation_agreement_note"] = f"{type(exc).__name__}: {exc}"
-        example = bundle.test.x[:1]
-        metrics["params"] = count_params(model)
-        metrics["flops"] = count_flops(model, example.to(self.device))
-        metrics["latency_ms"], metrics["latency_iqr_ms"] = cpu_latency(model, example)
+        metrics.update(efficiency(model, bundle.test.x[:1], self.device))
         return metrics
 
     def teacher_reference(self, teacher, bundle: DatasetBundle) -> dict:
