@@ -71,6 +71,7 @@ def explain_model(model, bundle: DatasetBundle, explainers: list[Component], met
     masks = bundle.test.masks[idx].numpy() if bundle.test.masks is not None else None
     x_np, t_np = x.cpu().numpy(), target.cpu().numpy()
     rows, maps, scores = [], {}, {}
+    forward_memo: dict = {}  # the model's outputs on map-independent perturbations, shared by the explainers
     for comp in explainers:
         row = {"kind": "explanation", "explainer": comp.name, "xai_samples": len(idx)}
         try:
@@ -93,7 +94,7 @@ def explain_model(model, bundle: DatasetBundle, explainers: list[Component], met
             try:
                 value, note = evaluate_metric(metric, model, x_np, t_np, a_np, masks,
                                               explain_func=explain_func, device=device,
-                                              num_classes=bundle.info.num_classes)
+                                              num_classes=bundle.info.num_classes, forward_memo=forward_memo)
             except Exception as exc:  # a metric bug is recorded, never a crash of the run
                 value, note = np.full(len(idx), np.nan), f"{type(exc).__name__}: {exc}"
             scores.setdefault(comp.name, {})[metric.name] = value
