@@ -43,14 +43,18 @@ def full_kernels():
         _disabled -= 1
 
 
-@lru_cache(maxsize=4096)
+def output_size(size: int, kernel: int, stride: int, padding: int, dilation: int) -> int:
+    """Length of a convolution's output along one axis (PyTorch's formula)."""
+    return (size + 2 * padding - dilation * (kernel - 1) - 1) // stride + 1
+
+
 def live_taps(size: int, kernel: int, stride: int, padding: int, dilation: int) -> tuple[int, int]:
     """First and last kernel tap (along one axis) that reads an input pixel for some output pixel.
 
     Output ``o`` reads input ``o * stride - padding + t * dilation`` with tap ``t``; a tap that
     is outside ``[0, size)`` for every output only ever multiplies zero padding.
     """
-    outputs = (size + 2 * padding - dilation * (kernel - 1) - 1) // stride + 1
+    outputs = output_size(size, kernel, stride, padding, dilation)
     live = [t for t in range(kernel)
             if any(0 <= o * stride - padding + t * dilation < size for o in range(outputs))]
     if not live:  # no tap reads the input: keep the kernel (PyTorch defines the result)
@@ -58,15 +62,18 @@ def live_taps(size: int, kernel: int, stride: int, padding: int, dilation: int) 
     return live[0], live[-1]
 
 
+@lru_cache(maxsize=4096)
 def cropped_geometry(size: int, kernel: int, stride: int, padding: int, dilation: int):
-    """``(first_tap, last_tap, new_padding)`` when cropping keeps the output size, else ``None``."""
+    """``(first_tap, last_tap, new_padding)`` when cropping keeps the output size, else ``None``.
+
+    Cached: every convolution asks on every forward, with a handful of distinct geometries.
+    """
     first, last = live_taps(size, kernel, stride, padding, dilation)
     if (first, last) == (0, kernel - 1):
         return None
     new_padding = padding - first * dilation
-    new_kernel = last - first + 1
-    before = (size + 2 * padding - dilation * (kernel - 1) - 1) // stride + 1
-    after = (size + 2 * new_padding - dilation * (new_kernel - 1) - 1) // stride + 1
+    before = output_size(size, kernel, stride, padding, dilation)
+    after = output_size(size, last - first + 1, stride, new_padding, dilation)
     if new_padding < 0 or after != before:
         return None  # would need asymmetric padding: run the whole kernel
     return first, last, new_padding
