@@ -11,21 +11,10 @@ The ratio is contiguous time / channels-last time (> 1: channels-last is faster)
 from __future__ import annotations
 
 import argparse
-import statistics
-import time
 
 import timm
 import torch
-from common import machine, write_section
-
-
-def timed(fn, repeats: int) -> float:
-    for _ in range(3):
-        fn()
-    start = time.perf_counter()
-    for _ in range(repeats):
-        fn()
-    return (time.perf_counter() - start) / repeats * 1000
+from common import machine, ratio_cells, timed, write_section
 
 
 def measure(name: str, channels_last: bool, repeats: int) -> tuple[float, float]:
@@ -62,11 +51,8 @@ def main():
             for cl in (False, True):
                 runs[cl].append(measure(name, cl, args.repeats))
         for i, what in enumerate(("inference forward", "training step")):
-            a = [r[i] for r in runs[False]]
-            b = [r[i] for r in runs[True]]
-            ratios = [x / y for x, y in zip(a, b)]
-            lines.append(f"| {name} | {what} | {statistics.median(a):.1f} | {statistics.median(b):.1f} | "
-                         f"**{statistics.median(ratios):.2f}x** ({min(ratios):.2f}-{max(ratios):.2f}) |")
+            cells = ratio_cells([r[i] for r in runs[False]], [r[i] for r in runs[True]])
+            lines.append(f"| {name} | {what} | {cells} |")
     table = "\n".join(lines)
     print(table)
     if args.write:

@@ -5,6 +5,8 @@ from __future__ import annotations
 import os
 import platform
 import re
+import statistics
+import time
 from datetime import date
 from pathlib import Path
 
@@ -29,6 +31,23 @@ def machine() -> str:
     isa = torch.backends.cpu.get_cpu_capability()
     return (f"{os.cpu_count()} CPU cores ({cpu}, {isa}), torch {torch.__version__} with {torch.get_num_threads()} "
             f"threads, kdbench {kdbench.__version__}, Python {platform.python_version()}, {date.today().isoformat()}")
+
+
+def timed(fn, repeats: int, warmup: int = 3) -> float:
+    """Milliseconds per call of ``fn`` over ``repeats`` calls, after ``warmup`` untimed ones."""
+    for _ in range(warmup):
+        fn()
+    start = time.perf_counter()
+    for _ in range(repeats):
+        fn()
+    return (time.perf_counter() - start) / repeats * 1000
+
+
+def ratio_cells(a: list[float], b: list[float]) -> str:
+    """``median a | median b | **median a/b**x (min-max)``: table cells of a side-by-side timing."""
+    ratios = [x / y for x, y in zip(a, b)]
+    return (f"{statistics.median(a):.1f} | {statistics.median(b):.1f} | "
+            f"**{statistics.median(ratios):.2f}x** ({min(ratios):.2f}-{max(ratios):.2f})")
 
 
 def write_section(name: str, markdown: str) -> None:

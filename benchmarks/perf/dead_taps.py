@@ -15,31 +15,20 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import statistics
-import time
 
 import torch
-from common import machine, write_section
+from common import machine, ratio_cells, timed, write_section
 
 from kdbench.distill.dead_taps import full_kernels
 from kdbench.distill.models import create_model, memory_format_for
 from kdbench.plugins import load_plugins
 
 
-def timed(fn, repeats: int) -> float:
-    for _ in range(2):
-        fn()
-    start = time.perf_counter()
-    for _ in range(repeats):
-        fn()
-    return (time.perf_counter() - start) / repeats * 1000
-
-
 def measure(model, x, cropped: bool, repeats: int) -> tuple[float, float]:
     context = contextlib.nullcontext if cropped else full_kernels
     model.eval()
     with torch.no_grad(), context():
-        forward = timed(lambda: model(x), repeats)
+        forward = timed(lambda: model(x), repeats, warmup=2)
     model.train()
     opt = torch.optim.SGD(model.parameters(), lr=1e-4)
 
@@ -50,7 +39,7 @@ def measure(model, x, cropped: bool, repeats: int) -> tuple[float, float]:
         out.logsumexp(1).mean().backward()
         opt.step()
 
-    return forward, timed(step, repeats)
+    return forward, timed(step, repeats, warmup=2)
 
 
 def main():
@@ -73,11 +62,8 @@ def main():
             for cropped in (False, True):
                 runs[cropped].append(measure(model, x, cropped, args.repeats))
         for i, what in enumerate(("inference forward", "training step")):
-            a = [r[i] for r in runs[False]]
-            b = [r[i] for r in runs[True]]
-            ratios = [p / q for p, q in zip(a, b)]
-            lines.append(f"| {name} | {what} | {statistics.median(a):.1f} | {statistics.median(b):.1f} | "
-                         f"**{statistics.median(ratios):.2f}x** ({min(ratios):.2f}-{max(ratios):.2f}) |")
+            cells = ratio_cells([r[i] for r in runs[False]], [r[i] for r in runs[True]])
+            lines.append(f"| {name} | {what} | {cells} |")
     table = "\n".join(lines)
     print(table)
     if args.write:
