@@ -6,7 +6,7 @@ import json
 
 import numpy as np
 
-from kdbench.evaluate.fidelity import decode_correct, encode_correct
+from kdbench.evaluate.fidelity import decode_correct, decode_scores, encode_correct
 from kdbench.report.intervals import paired_gain_interval
 
 
@@ -51,5 +51,8 @@ def test_tables_show_the_interval_for_every_distilled_student(tmp_path):
     table = json.loads((tmp_path / "leaderboard.json").read_text())["tables"]["predictive"]["rows"]
     hinton = next(r for r in table if r["method"] == "hinton")
     assert hinton["gain_accuracy_lo_mean"] <= hinton["gain_accuracy_mean"] <= hinton["gain_accuracy_hi_mean"]
+    # the synthetic set has three classes: its macro-AUC gain gets DeLong's interval in influence form
+    assert all(len(decode_scores(r["test_auc_influence"])) == 48 for r in rows if r["kind"] == "predictive")
+    assert hinton["gain_auc_lo_mean"] < hinton["gain_auc_mean"] < hinton["gain_auc_hi_mean"]
     assert next(r for r in table if r["method"] == "scratch")["gain_accuracy_lo_mean"] is None
     assert "ΔAcc. 95% lo" in (tmp_path / "leaderboard.md").read_text()

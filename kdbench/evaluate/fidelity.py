@@ -20,6 +20,9 @@ Columns that KD frameworks rarely report, all on the test split:
   matrix of a many-class set would multiply runs.jsonl's size by the number of classes.
   ``test_labels`` (binary only, packed bits like ``test_correct``) holds the test labels
   beside them, so the interval needs nothing but runs.jsonl.
+- ``test_auc_influence``: many-class tasks, each test image's influence on the macro
+  one-vs-rest AUC (evaluate/auc_influence.py): one float per image, written like
+  ``test_scores``, from which the macro-AUC gain gets DeLong's interval all the same.
 """
 
 from __future__ import annotations

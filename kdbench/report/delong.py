@@ -1,4 +1,4 @@
-"""DeLong confidence intervals for AUC gains (binary tasks).
+"""DeLong confidence intervals for AUC gains (binary tasks; many-class sets in influence form).
 
 A bootstrap of the AUC gain would need every model's scores resampled thousands of times;
 DeLong, DeLong and Clarke-Pearson (Biometrics 1988) give the covariance of several AUCs
@@ -18,6 +18,12 @@ the number of seeds, ``s² / S``:
     gain ± 1.96 sqrt(c' Σ c + s² / S)
 
 With one seed, only the test-sample term remains (the footnote says how many seeds).
+
+Many-class sets report the macro one-vs-rest AUC; each row stores every test image's
+influence on it (evaluate/auc_influence.py), DeLong's placements in a form that sums over
+classes, and :func:`influence_gain_interval` takes ``c' Σ c`` as the variance over images of
+the seed-averaged influence difference divided by the number of images, plus the same
+between-seed term.
 """
 
 from __future__ import annotations
@@ -62,4 +68,21 @@ def auc_gain_interval(pairs: list[tuple[np.ndarray, np.ndarray]], labels: np.nda
     per_seed = aucs[:k] - aucs[k:]
     between_seeds = float(np.var(per_seed, ddof=1)) / k if k > 1 else 0.0
     half = float(norm.ppf(0.5 + level / 2) * np.sqrt(max(contrast @ cov @ contrast, 0.0) + between_seeds))
+    return gain, gain - half, gain + half
+
+
+def influence_gain_interval(pairs: list[tuple[float, float, np.ndarray, np.ndarray]],
+                            level: float = 0.95) -> tuple[float, float, float]:
+    """Mean macro-AUC gain over seeds and its interval, from per-image influences: ``(gain, lo, hi)``.
+
+    ``pairs``: per seed, (method AUC, scratch AUC, method influences, scratch influences), the
+    influences on the same test images in the same order (evaluate/auc_influence.py).
+    """
+    k = len(pairs)
+    per_seed = np.array([a - b for a, b, _, _ in pairs], dtype=np.float64)
+    psi = np.mean([np.asarray(pa, np.float64) - np.asarray(pb, np.float64) for _, _, pa, pb in pairs], axis=0)
+    test_sample = float(np.var(psi)) / psi.size
+    between_seeds = float(np.var(per_seed, ddof=1)) / k if k > 1 else 0.0
+    gain = float(per_seed.mean())
+    half = float(norm.ppf(0.5 + level / 2) * np.sqrt(test_sample + between_seeds))
     return gain, gain - half, gain + half

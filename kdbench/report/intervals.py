@@ -9,7 +9,9 @@ percentiles of the resampled mean gain. An interval that excludes 0 is a gain (o
 that neither the test sample nor the seeds explain.
 
 For binary tasks, rows also store each test image's positive-class score, and the AUC gain
-gets a DeLong interval (report/delong.py) in ``gain_auc_lo`` / ``gain_auc_hi``.
+gets a DeLong interval (report/delong.py) in ``gain_auc_lo`` / ``gain_auc_hi``. Many-class
+rows store each test image's influence on the macro AUC instead (``test_auc_influence``),
+and the macro-AUC gain gets the same interval in DeLong's influence form.
 """
 
 from __future__ import annotations
@@ -18,7 +20,7 @@ import numpy as np
 import pandas as pd
 
 from kdbench.evaluate.fidelity import decode_correct, decode_scores
-from kdbench.report.delong import auc_gain_interval
+from kdbench.report.delong import auc_gain_interval, influence_gain_interval
 
 #: Bootstrap resamples and the generator seed: fixed, so a table is reproducible.
 RESAMPLES = 2000
@@ -59,7 +61,7 @@ def _paired(rows: pd.DataFrame, agg_row: pd.Series, column: str, decode) -> list
 
 def add_gain_intervals(agg: pd.DataFrame, df: pd.DataFrame) -> pd.DataFrame:
     """Per aggregated row (NaN where not computable): ``gain_accuracy_lo/hi_mean`` (paired bootstrap)
-    and, for binary tasks, ``gain_auc_lo/hi_mean`` (DeLong)."""
+    and ``gain_auc_lo/hi_mean`` (DeLong: from scores for binary tasks, from influences for many classes)."""
     agg = agg.copy()
     for metric in ("accuracy", "auc"):
         for bound in ("lo", "hi"):
@@ -81,5 +83,10 @@ def add_gain_intervals(agg: pd.DataFrame, df: pd.DataFrame) -> pd.DataFrame:
                     _, lo, hi = auc_gain_interval([(m, s) for m, s, _, _ in pairs], decode_correct(labels.pop()))
                 except ValueError:  # fewer than two images of a class: no DeLong variance
                     continue
+                agg.loc[i, ["gain_auc_lo_mean", "gain_auc_hi_mean"]] = lo, hi
+        if "test_auc_influence" in df:
+            pairs = _paired(df, a, "test_auc_influence", decode_scores)
+            if pairs and all(np.isfinite([r["auc"], b["auc"]]).all() for _, _, r, b in pairs):
+                _, lo, hi = influence_gain_interval([(r["auc"], b["auc"], m, s) for m, s, r, b in pairs])
                 agg.loc[i, ["gain_auc_lo_mean", "gain_auc_hi_mean"]] = lo, hi
     return agg

@@ -34,6 +34,7 @@ from kdbench.distill.models import (
 from kdbench.distill.teacher_cache import TeacherOutputCache
 from kdbench.distill.training import TrainConfig, fit, freeze, seed_everything
 from kdbench.errors import ConfigError, KdbenchError, storage_failure
+from kdbench.evaluate.auc_influence import macro_auc_influence
 from kdbench.evaluate.fidelity import (
     class_metrics,
     encode_correct,
@@ -239,6 +240,11 @@ class JobSteps:
         if task == "binary":
             metrics["test_scores"] = encode_scores(probs[:, 1])
             metrics["test_labels"] = encode_correct(y == 1)  # packed bits, the same in every row of the set
+        elif task == "multiclass":
+            try:  # one float per image gives the macro-AUC gain its interval (evaluate/auc_influence.py)
+                metrics["test_auc_influence"] = encode_scores(macro_auc_influence(probs, y))
+            except ValueError:  # a class missing from the test split: no macro AUC, no interval
+                pass
         if teacher is not None:
             reference = self.teacher_reference(teacher, bundle)
             metrics["teacher_agreement"] = teacher_agreement(logits, reference["logits"], task)
