@@ -42,9 +42,14 @@ def paired_gain_interval(pairs: list[tuple[np.ndarray, np.ndarray]], resamples: 
 
 
 def _paired(rows: pd.DataFrame, agg_row: pd.Series, column: str, decode) -> list[tuple]:
-    """Per seed, (method's decoded ``column``, scratch's) for one aggregated row; [] if any seed lacks a pair."""
+    """Per seed, (method's decoded ``column``, scratch's) for one aggregated row; [] if any seed lacks a pair.
+
+    A seed whose method row lacks the column (a run resumed from an older runs.jsonl) voids the
+    interval rather than leaving it to the other seeds: the gain and its mark average all seeds.
+    """
     mine = rows[(rows["method"] == agg_row["method"]) & (rows[KEYS] == agg_row[KEYS]).all(axis=1)]
-    mine = mine[mine[column].notna()]
+    if mine.empty or mine[column].isna().any():
+        return []
     scratch = rows[(rows["method"] == "scratch") & rows[column].notna()]
     scratch = {(*r[KEYS], r["seed"]): r for _, r in scratch.iterrows()}
     pairs = []
@@ -56,6 +61,8 @@ def _paired(rows: pd.DataFrame, agg_row: pd.Series, column: str, decode) -> list
         if len(s) != len(m):
             return []
         pairs.append((m, s, r, base))
+    if len({len(m) for m, *_ in pairs}) > 1:  # seeds scored on different test sets: nothing to pair
+        return []
     return pairs
 
 

@@ -59,7 +59,7 @@ PREDICTIVE: dict[str, MetricSpec] = {
     # 95% paired bootstrap interval of gain_accuracy over test images and seeds (report/intervals.py)
     "gain_accuracy_lo": MetricSpec(True, 3, ranked=False),
     "gain_accuracy_hi": MetricSpec(True, 3, ranked=False),
-    # 95% interval of gain_auc, binary tasks: DeLong over test images plus the seeds (report/delong.py)
+    # 95% interval of gain_auc: DeLong over test images (many classes: its influence form) plus the seeds (report/delong.py)
     "gain_auc_lo": MetricSpec(True, 3, ranked=False),
     "gain_auc_hi": MetricSpec(True, 3, ranked=False),
     "params": MetricSpec(False, 0, ranked=False),
