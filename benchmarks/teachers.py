@@ -23,6 +23,11 @@ def _yes_no(value) -> str:
     return "–" if value is None or value != value else "yes" if value else "no"
 
 
+def _mean_std(mean, std, seeds) -> str:
+    """``mean ± std`` over seeds; one seed has no spread to show."""
+    return f"{mean:.3f} ± {std:.3f}" if seeds > 1 else f"{mean:.3f}"
+
+
 def main(argv=None) -> int:
     folders = [Path(a) for a in (argv or [])] or sorted(Path(__file__).resolve().parents[1].glob("results/*/"))
     lines, ok = [], True
@@ -33,7 +38,8 @@ def main(argv=None) -> int:
         for _, t in teacher_report(latest_rows(rows)).iterrows():
             ok &= bool(t["meets_line"]) and bool(t["beats_scratch"])
             lines.append([t["dataset"], t["teacher"], t["seeds"],
-                          f"{t['accuracy_mean']:.3f} ± {t['accuracy_std']:.3f}", f"{t['auc_mean']:.3f} ± {t['auc_std']:.3f}",
+                          _mean_std(t["accuracy_mean"], t["accuracy_std"], t["seeds"]),
+                          _mean_std(t["auc_mean"], t["auc_std"], t["seeds"]),
                           f"{t['best_scratch_accuracy']:.3f} / {t['best_scratch_auc']:.3f}",
                           f"{t.get('medmnist_v2_accuracy', float('nan')):.3f} / {t.get('medmnist_v2_auc', float('nan')):.3f}",
                           f"{t.get('medmnist_plus_accuracy', float('nan')):.3f} / {t.get('medmnist_plus_auc', float('nan')):.3f}",
