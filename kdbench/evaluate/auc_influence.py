@@ -28,6 +28,20 @@ import numpy as np
 from scipy.stats import rankdata
 
 
+def outranked(scores: np.ndarray, labels: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The counts behind DeLong's placements, for ``k`` score vectors on the same images.
+
+    ``scores``: ``(k, n_images)``; ``labels``: boolean, True for the positive class. Returns
+    (``k x m``) per positive image the number of negatives it outranks, and (``k x n``) per
+    negative image the number of positives it outranks; ties count one half (midranks, as in
+    ``sklearn.metrics.roc_auc_score``). Counts, not shares, so that sums of them are exact;
+    report/delong.py builds its covariance from the same counts.
+    """
+    rank_all = rankdata(scores, axis=1)
+    return (rank_all[:, labels] - rankdata(scores[:, labels], axis=1),
+            rank_all[:, ~labels] - rankdata(scores[:, ~labels], axis=1))
+
+
 def macro_auc_influence(probs: np.ndarray, y: np.ndarray) -> np.ndarray:
     """``phi``: per test image, its influence on the macro one-vs-rest AUC of ``probs``.
 
@@ -43,13 +57,9 @@ def macro_auc_influence(probs: np.ndarray, y: np.ndarray) -> np.ndarray:
         m = int(pos.sum())
         if m == 0 or m == n:
             raise ValueError(f"class {c} has {m} of {n} test images: its one-vs-rest AUC is undefined")
-        scores = probs[:, c]
-        rank_all = rankdata(scores)  # midranks: ties count one half
-        rank_pos, rank_neg = rankdata(scores[pos]), rankdata(scores[~pos])
-        below_pos = rank_all[pos] - rank_pos  # per positive: negatives below it (ties one half)
-        below_neg = rank_all[~pos] - rank_neg  # per negative: positives below it (ties one half)
-        v10 = below_pos / (n - m)
-        v01 = 1.0 - below_neg / m
+        [below_pos], [below_neg] = outranked(probs[None, :, c], pos)
+        v10 = below_pos / (n - m)  # per positive: share of negatives it outranks
+        v01 = 1.0 - below_neg / m  # per negative: share of positives that outrank it
         auc = float(v10.mean())
         pi = m / n
         phi[pos] += (v10 - auc) / pi

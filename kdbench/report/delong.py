@@ -29,7 +29,9 @@ between-seed term.
 from __future__ import annotations
 
 import numpy as np
-from scipy.stats import norm, rankdata
+from scipy.stats import norm
+
+from kdbench.evaluate.auc_influence import outranked
 
 
 def delong_covariance(scores: np.ndarray, labels: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -39,16 +41,13 @@ def delong_covariance(scores: np.ndarray, labels: np.ndarray) -> tuple[np.ndarra
     """
     scores = np.atleast_2d(np.asarray(scores, dtype=np.float64))
     labels = np.asarray(labels).ravel().astype(bool)
-    pos, neg = scores[:, labels], scores[:, ~labels]
-    m, n = pos.shape[1], neg.shape[1]
+    m, n = int(labels.sum()), int((~labels).sum())
     if m < 2 or n < 2:
         raise ValueError(f"DeLong needs at least two images of each class, not {m} positive and {n} negative")
-    rank_pos = rankdata(pos, axis=1)
-    rank_neg = rankdata(neg, axis=1)
-    rank_all = rankdata(np.concatenate([pos, neg], axis=1), axis=1)
-    aucs = (rank_all[:, :m].sum(axis=1) - m * (m + 1) / 2) / (m * n)
-    v_pos = (rank_all[:, :m] - rank_pos) / n  # per positive: share of negatives it outranks
-    v_neg = 1.0 - (rank_all[:, m:] - rank_neg) / m  # per negative: share of positives that outrank it
+    below_pos, below_neg = outranked(scores, labels)
+    aucs = below_pos.sum(axis=1) / (m * n)
+    v_pos = below_pos / n  # per positive: share of negatives it outranks
+    v_neg = 1.0 - below_neg / m  # per negative: share of positives that outrank it
     cov = np.atleast_2d(np.cov(v_pos)) / m + np.atleast_2d(np.cov(v_neg)) / n
     return aucs, cov
 
@@ -64,11 +63,7 @@ def auc_gain_interval(pairs: list[tuple[np.ndarray, np.ndarray]], labels: np.nda
     scores = np.stack([p[0] for p in pairs] + [p[1] for p in pairs])
     aucs, cov = delong_covariance(scores, labels)
     contrast = np.concatenate([np.full(k, 1.0 / k), np.full(k, -1.0 / k)])
-    gain = float(contrast @ aucs)
-    per_seed = aucs[:k] - aucs[k:]
-    between_seeds = float(np.var(per_seed, ddof=1)) / k if k > 1 else 0.0
-    half = float(norm.ppf(0.5 + level / 2) * np.sqrt(max(contrast @ cov @ contrast, 0.0) + between_seeds))
-    return gain, gain - half, gain + half
+    return _interval(float(contrast @ aucs), max(contrast @ cov @ contrast, 0.0), aucs[:k] - aucs[k:], level)
 
 
 def influence_gain_interval(pairs: list[tuple[float, float, np.ndarray, np.ndarray]],
@@ -78,11 +73,14 @@ def influence_gain_interval(pairs: list[tuple[float, float, np.ndarray, np.ndarr
     ``pairs``: per seed, (method AUC, scratch AUC, method influences, scratch influences), the
     influences on the same test images in the same order (evaluate/auc_influence.py).
     """
-    k = len(pairs)
     per_seed = np.array([a - b for a, b, _, _ in pairs], dtype=np.float64)
     psi = np.mean([np.asarray(pa, np.float64) - np.asarray(pb, np.float64) for _, _, pa, pb in pairs], axis=0)
-    test_sample = float(np.var(psi)) / psi.size
+    return _interval(float(per_seed.mean()), float(np.var(psi)) / psi.size, per_seed, level)
+
+
+def _interval(gain: float, test_variance: float, per_seed: np.ndarray, level: float) -> tuple[float, float, float]:
+    """``(gain, lo, hi)``: the normal interval from the test-sample variance plus the between-seed ``s² / S``."""
+    k = len(per_seed)
     between_seeds = float(np.var(per_seed, ddof=1)) / k if k > 1 else 0.0
-    gain = float(per_seed.mean())
-    half = float(norm.ppf(0.5 + level / 2) * np.sqrt(test_sample + between_seeds))
+    half = float(norm.ppf(0.5 + level / 2) * np.sqrt(test_variance + between_seeds))
     return gain, gain - half, gain + half
