@@ -124,6 +124,48 @@ def test_attention_transfer_map_is_normalised_channel_mean_of_power():
     assert got.item() == pytest.approx(expected, rel=1e-5)
 
 
+def _at_map(f, p=2.0):
+    q = (np.abs(f) ** p).mean(axis=1).reshape(len(f), -1)
+    return q / np.linalg.norm(q, axis=1, keepdims=True)
+
+
+def test_attention_transfer_loss_sums_every_stage_after_the_stem_as_the_references(plugins):
+    """resnet18 -> mobilenetv3_small_050 at 28 px, the published benchmarks' pair. mdistiller's
+    ``feats[1:]`` (ImageNet ResNet: layer1-layer4) are every stage after the stem; layer4 is 1x1
+    here, a constant map, and is dropped. The expected loss is written out from hooked stage
+    outputs: CE + 1000 * sum over pairs of mean((A_s - A_t)^2)."""
+    from kdbench.distill.methods.at import AttentionTransfer
+    from kdbench.distill.models import create_model
+
+    torch.manual_seed(0)
+    info = DatasetInfo("blood-like", "multiclass", tuple("abcdefgh"), 3, 28)
+    make = lambda name: create_model(name, plugins.models, num_classes=8, in_chans=3, image_size=28)  # noqa: E731
+    student, teacher = make("mobilenetv3_small_050"), make("resnet18").eval()
+    method = AttentionTransfer(student, teacher, info)
+    s_layers, t_layers = ["blocks.0", "blocks.1", "blocks.3"], ["layer1", "layer2", "layer3"]
+    assert method.pairs == list(zip(s_layers, t_layers))
+    seen = {}
+    modules = {**{("s", n): m for n, m in student.named_modules()}, **{("t", n): m for n, m in teacher.named_modules()}}
+    hooks = [modules[(side, n)].register_forward_hook(lambda m, i, o, key=(side, n): seen.update({key: o}))
+             for side, names in (("s", s_layers), ("t", t_layers)) for n in names]
+    x, y = torch.randn(6, 3, 28, 28), torch.tensor([0, 1, 2, 3, 4, 5])
+    method.train()
+    out = method(x, y)
+    for h in hooks:
+        h.remove()
+    expected_at = 0.0
+    for s_name, t_name in zip(s_layers, t_layers):
+        fs, ft = seen[("s", s_name)].detach().double().numpy(), seen[("t", t_name)].detach().double().numpy()
+        assert fs.shape[-2:] == ft.shape[-2:]  # 7x7, 4x4, 2x2: no pooling in this pair
+        expected_at += ((_at_map(fs) - _at_map(ft)) ** 2).mean()
+    logits = out["logits"].detach().double().numpy()
+    ce = -np.mean(np.log(softmax(logits)[np.arange(6), y.numpy()]))
+    assert out["at"].item() == pytest.approx(expected_at, rel=1e-4)
+    assert out["loss"].item() == pytest.approx(ce + 1000 * expected_at, rel=1e-4)
+    # stages=k keeps only the last k stages (kdbench's default before it followed the references)
+    assert AttentionTransfer(student, teacher, info, stages=3).pairs == list(zip(s_layers[1:], t_layers[1:]))
+
+
 def conv1x1(w, f):
     """A 1x1 convolution written as an einsum: w (out, in), f (B, in, H, W)."""
     return np.einsum("oi,bihw->bohw", w, f)
@@ -217,3 +259,108 @@ def test_e2kd_reference_preset_is_the_official_configuration(tiny_data):
     assert (m.opts["T"], m.opts["alpha"], m.opts["lam"]) == (1.0, 1.0, 1.0)
     m = E2KD(TinyCNN(3, widths=(8, 16)), TinyCNN(3), tiny_data.info, preset="reference", lam=5)
     assert m.opts["lam"] == 5.0 and m.opts["T"] == 1.0
+
+
+def _hooked(model, names):
+    """Register forward hooks on ``names`` of ``model``; returns (store, handles)."""
+    store, modules = {}, dict(model.named_modules())
+    handles = [modules[n].register_forward_hook(lambda m, i, o, n=n: store.update({n: o})) for n in names]
+    return store, handles
+
+
+def _ce(logits, target):
+    return -np.mean(np.log(softmax(logits)[np.arange(len(target)), target]))
+
+
+def test_fitnets_total_is_ce_plus_beta_times_the_hint_of_the_middle_stages(tiny_data):
+    """The whole forward: CE(s, y) + 100 * mean((ReLU(BN(W f_s + b)) - f_t)^2) on the middle stages."""
+    from kdbench.builtins.models import TinyCNN
+
+    torch.manual_seed(2)
+    student, teacher = TinyCNN(3, widths=(8, 16)), TinyCNN(3).eval()
+    method = FitNets(student, teacher, tiny_data.info)
+    assert (method.s_layer, method.t_layer) == ("stages.1", "stages.1")  # names[len // 2] of (2, 3) stages
+    s_store, s_h = _hooked(student, ["stages.1"])
+    t_store, t_h = _hooked(teacher, ["stages.1"])
+    x, y = tiny_data.train.x[:6], tiny_data.train.y[:6]
+    method.train()
+    out = method(x, y)
+    for h in s_h + t_h:
+        h.remove()
+    fs, ft = s_store["stages.1"].detach().double().numpy(), t_store["stages.1"].detach().double().numpy()
+    reg = method.regressor
+    w, b = reg[0].weight.detach().double().numpy()[:, :, 0, 0], reg[0].bias.detach().double().numpy()
+    z = conv1x1(w, fs) + b[None, :, None, None]
+    mu, var = z.mean(axis=(0, 2, 3), keepdims=True), z.var(axis=(0, 2, 3), keepdims=True)
+    h = np.maximum((z - mu) / np.sqrt(var + reg[1].eps), 0)
+    hint = ((h - ft) ** 2).mean()
+    ce = _ce(out["logits"].detach().double().numpy(), y.numpy())
+    assert out["hint"].item() == pytest.approx(hint, rel=1e-4)
+    assert out["loss"].item() == pytest.approx(ce + 100 * hint, rel=1e-4)
+
+
+def test_e2kd_total_weights_ce_kd_and_explanation_as_stated(tiny_data):
+    """(1 - alpha) * CE + alpha * T^2 * KL(p_t || p_s) + lam * expl, with alpha=0.9, T=4, lam=1."""
+    from kdbench.builtins.models import TinyCNN
+
+    torch.manual_seed(3)
+    method = E2KD(TinyCNN(3, widths=(8, 16)), TinyCNN(3), tiny_data.info)
+    x, y = tiny_data.train.x[:6], tiny_data.train.y[:6]
+    method.train()
+    out = method(x, y)
+    s = out["logits"].detach().double().numpy()
+    with torch.no_grad():
+        t = method.teacher(x).double().numpy()
+    ps, pt = softmax(s / 4), softmax(t / 4)
+    kd = 16 * np.mean(np.sum(pt * (np.log(pt) - np.log(ps)), axis=1))
+    ce = _ce(s, y.numpy())
+    assert out["kd"].item() == pytest.approx(kd, rel=1e-4)
+    expected = 0.1 * ce + 0.9 * kd + 1.0 * out["expl"].item()  # expl itself: the test above
+    assert out["loss"].item() == pytest.approx(expected, rel=1e-4)
+
+
+def test_medtex_objective_is_ce_to_the_teacher_plus_vid_budget_and_preservation(tiny_data):
+    """CE(S(x_m), argmax t) + 1 * VID + 10 * B(m) + 1 * CE(teacher(x_m), argmax t), with
+    x_m = m x + (1 - m) f, the student's stages read on x_m and the teacher's on x."""
+    from kdbench.builtins.models import TinyCNN
+    from kdbench.distill.methods.medtex import MedTex
+
+    torch.manual_seed(4)
+    student, teacher = TinyCNN(3, widths=(8, 16)), TinyCNN(3).eval()
+    method = MedTex(student, teacher, tiny_data.info)
+    assert method.pairs == [("stages.0", "stages.1"), ("stages.1", "stages.2")]
+    method.eval()  # fixed statistics and a fixed fill image, so the reference below sees the same networks
+    with torch.no_grad():
+        method.model.fill_image.copy_(torch.randn_like(method.model.fill_image))
+    x = tiny_data.train.x[:6]
+    s_store, s_h = _hooked(student, ["stages.0", "stages.1"])
+    t_store, t_h = _hooked(teacher, ["stages.1", "stages.2"])
+    out = method(x, tiny_data.train.y[:6])  # the labels are not used: MED-TEX learns the teacher's predictions
+    feats_s = {n: v.detach().double().numpy() for n, v in s_store.items()}
+    with torch.no_grad():
+        teacher(x)  # the teacher's stages on the clean image (the forward above last saw it on x_m)
+        feats_t = {n: v.double().numpy() for n, v in t_store.items()}
+        t = teacher(x).double().numpy()
+        m = method.explainer(x).double().numpy()
+        xm = m * x.double().numpy() + (1 - m) * method.model.fill_image.double().numpy()
+        s_on_xm = student(t32(xm)).double().numpy()
+        t_on_xm = teacher(t32(xm)).double().numpy()
+    for h in s_h + t_h:
+        h.remove()
+    target = t.argmax(1)
+    vid = 0.0
+    for adapter, (sn, tn) in zip(method.vid, method.pairs):
+        fs, ft = feats_s[sn], feats_t[tn]
+        r = fs.shape[-1] // ft.shape[-1]  # the larger map is average-pooled to the smaller (here by 2)
+        fs = fs.reshape(*fs.shape[:2], ft.shape[-2], r, ft.shape[-1], r).mean(axis=(3, 5))
+        w = [c.weight.detach().double().numpy()[:, :, 0, 0] for c in adapter.regressor if isinstance(c, torch.nn.Conv2d)]
+        mean = conv1x1(w[2], np.maximum(conv1x1(w[1], np.maximum(conv1x1(w[0], fs), 0)), 0))
+        v = np.log1p(np.exp(adapter.log_scale.detach().double().numpy())) + 1e-5
+        vid += (0.5 * ((mean - ft) ** 2 / v[None, :, None, None] + np.log(v)[None, :, None, None])).mean()
+    flat = np.sort(m.reshape(len(m), -1), axis=1)
+    k = round(0.1 * flat.shape[1])
+    budget = np.mean((flat[:, :flat.shape[1] - k] ** 2).sum(1) / flat.shape[1])
+    ce, preserve = _ce(s_on_xm, target), _ce(t_on_xm, target)
+    for name, value in (("task", ce), ("vid", vid), ("budget", budget), ("preserve", preserve)):
+        assert out[name].item() == pytest.approx(value, rel=1e-4), name
+    assert out["loss"].item() == pytest.approx(ce + vid + 10 * budget + preserve, rel=1e-4)

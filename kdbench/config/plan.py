@@ -20,6 +20,7 @@ from kdbench import __version__
 from kdbench.config.benchmark import Benchmark
 from kdbench.config.identity import (
     JOB_CODE_VERSION,
+    METHOD_CODE_VERSIONS,
     TRAINING_CODE_VERSION,
     content_hash,
     file_sha256,
@@ -89,5 +90,7 @@ def make_plan(bench: Benchmark, fingerprints: dict[str, str] | None = None) -> l
             "batch_size": bench.batch_size, "lr": bench.lr, "amp": bench.amp, "kdbench": __version__,
             "code": JOB_CODE_VERSION,
         }
+        if method in METHOD_CODE_VERSIONS:
+            settings["method_code"] = METHOD_CODE_VERSIONS[method]
         jobs.append(Job(dataset, teacher, student, method, seed, float(fraction), options, content_hash(settings)))
     return jobs

@@ -126,3 +126,25 @@ def matched_stages(student: nn.Module, teacher: nn.Module, count: int) -> list[t
     s_names, t_names = feature_modules(student), feature_modules(teacher)
     count = max(1, min(count, len(s_names), len(t_names)))
     return list(zip(s_names[-count:], t_names[-count:]))
+
+
+def stages_after_stem(model: nn.Module) -> list[str]:
+    """The model's stages without its stem: what mdistiller's ``feats[1:]`` and RepDistiller's ``feat[1:-1]`` keep.
+
+    timm lists a CNN's stem output first, at reduction 2 (``act1`` of a ResNet, ``bn1`` of
+    a MobileNet); models whose first entry is already a stage (kdbench's plain CNNs at
+    reduction 1, ConvNeXt at 4, ViTs at 16) keep every entry.
+    """
+    names = feature_modules(model)
+    info = getattr(model, "feature_info", None)
+    entries = info.info if hasattr(info, "info") else info
+    if len(names) > 2 and entries and entries[0].get("reduction") == 2 and entries[0].get("module") == names[0]:
+        return names[1:]
+    return names
+
+
+def all_matched_stages(student: nn.Module, teacher: nn.Module) -> list[tuple[str, str]]:
+    """Every stage after the stem, paired by relative depth from the deepest (the shallower network sets the count)."""
+    s_names, t_names = stages_after_stem(student), stages_after_stem(teacher)
+    count = min(len(s_names), len(t_names))
+    return list(zip(s_names[-count:], t_names[-count:]))

@@ -2,8 +2,11 @@
 
 The common code variant (Zagoruyko & Komodakis' repository, RepDistiller, mdistiller):
 ``at(f) = normalize(mean_c(|f|^p).flatten())``, per stage ``mean((at_s - at_t)^2)``,
-``loss = task + beta * sum over stages``, beta=1000, p=2. Stages are the last three of
-each network paired by depth; maps of different sizes are average-pooled to the smaller.
+``loss = task + beta * sum over stages``, beta=1000, p=2. Stages are, as in the
+references, every stage after the stem (mdistiller ``feats[1:]``, RepDistiller
+``feat[1:-1]``: the three stages of a CIFAR ResNet, the four of an ImageNet one), paired by
+depth from the deepest when the two networks have different counts; maps of different
+sizes are average-pooled to the smaller. ``stages=k`` takes only the last k instead.
 
 A pair whose (pooled) maps are 1x1 is dropped: a one-value map normalises to 1 for every
 image, so its term is identically 0 (at 28-32 px the last stage of a ResNet or MobileNet
@@ -16,7 +19,13 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
-from kdbench.distill.features import align, as_map, matched_stages, probe_outputs
+from kdbench.distill.features import (
+    align,
+    all_matched_stages,
+    as_map,
+    matched_stages,
+    probe_outputs,
+)
 from kdbench.distill.losses import task_loss
 from kdbench.distill.methods.base import Distiller, require
 from kdbench.errors import ConfigError
@@ -33,7 +42,7 @@ class AttentionTransfer(Distiller):
 
     method_name = "at"
     paper = "Zagoruyko & Komodakis, Paying More Attention to Attention, ICLR 2017 (code variant: beta=1000, p=2)"
-    defaults = {"beta": 1000.0, "p": 2.0, "stages": 3}
+    defaults = {"beta": 1000.0, "p": 2.0, "stages": 0}  # 0: every stage after the stem
     required_terms = ("at",)
     teacher_cacheable = True
     teacher_live = False
@@ -42,11 +51,15 @@ class AttentionTransfer(Distiller):
     def check_options(cls, opts):
         require("at", opts["beta"] > 0, f"beta={opts['beta']} must be > 0")
         require("at", opts["p"] > 0, f"p={opts['p']} must be > 0")
-        require("at", opts["stages"] >= 1, f"stages={opts['stages']} must be at least 1")
+        require("at", opts["stages"] >= 0,
+                f"stages={opts['stages']} must be 0 (every stage after the stem) or a count of last stages")
 
     def __init__(self, student, teacher, info, **options):
         super().__init__(student, teacher, info, **options)
-        self.pairs = informative_pairs(student, teacher, matched_stages(student, teacher, self.opts["stages"]), info)
+        k = self.opts["stages"]
+        pairs = all_matched_stages(student, teacher) if k == 0 else matched_stages(student, teacher, k)
+        self.pairs = informative_pairs(student, teacher, pairs, info,
+                                       hint="use larger images" + (" or at.stages=0 (every stage)" if k else ""))
         self._s_tap = self.tap(student, [s for s, _ in self.pairs])
         self._t_tap = self.tap(teacher, [t for _, t in self.pairs])
 
@@ -65,7 +78,7 @@ class AttentionTransfer(Distiller):
         return {"loss": ce + self.opts["beta"] * at, "logits": logits, "task": ce, "at": at}
 
 
-def informative_pairs(student, teacher, pairs, info):
+def informative_pairs(student, teacher, pairs, info, hint="use larger images"):
     """The stage pairs whose maps, pooled to the smaller of the two, are at least 2x2."""
     example = torch.zeros(1, info.in_chans, info.image_size, info.image_size,
                           device=next(student.parameters()).device)
@@ -77,5 +90,5 @@ def informative_pairs(student, teacher, pairs, info):
     if not kept:
         listed = ", ".join(f"{s}/{t} {n}x{n}" for (s, t), n in sizes.items())
         raise ConfigError(f"at: every matched stage pair is 1x1 at {info.image_size} px ({listed}), so every "
-                          f"attention term would be 0; use larger images or more stages (at.stages)")
+                          f"attention term would be 0; {hint}")
     return kept
