@@ -124,6 +124,17 @@ def test_attention_transfer_map_is_normalised_channel_mean_of_power():
     assert got.item() == pytest.approx(expected, rel=1e-5)
 
 
+def _hooked(model, names):
+    """Register forward hooks on ``names`` of ``model``; returns (store, handles)."""
+    store, modules = {}, dict(model.named_modules())
+    handles = [modules[n].register_forward_hook(lambda m, i, o, n=n: store.update({n: o})) for n in names]
+    return store, handles
+
+
+def _ce(logits, target):
+    return -np.mean(np.log(softmax(logits)[np.arange(len(target)), target]))
+
+
 def _at_map(f, p=2.0):
     q = (np.abs(f) ** p).mean(axis=1).reshape(len(f), -1)
     return q / np.linalg.norm(q, axis=1, keepdims=True)
@@ -144,22 +155,19 @@ def test_attention_transfer_loss_sums_every_stage_after_the_stem_as_the_referenc
     method = AttentionTransfer(student, teacher, info)
     s_layers, t_layers = ["blocks.0", "blocks.1", "blocks.3"], ["layer1", "layer2", "layer3"]
     assert method.pairs == list(zip(s_layers, t_layers))
-    seen = {}
-    modules = {**{("s", n): m for n, m in student.named_modules()}, **{("t", n): m for n, m in teacher.named_modules()}}
-    hooks = [modules[(side, n)].register_forward_hook(lambda m, i, o, key=(side, n): seen.update({key: o}))
-             for side, names in (("s", s_layers), ("t", t_layers)) for n in names]
+    s_store, s_h = _hooked(student, s_layers)
+    t_store, t_h = _hooked(teacher, t_layers)
     x, y = torch.randn(6, 3, 28, 28), torch.tensor([0, 1, 2, 3, 4, 5])
     method.train()
     out = method(x, y)
-    for h in hooks:
+    for h in s_h + t_h:
         h.remove()
     expected_at = 0.0
     for s_name, t_name in zip(s_layers, t_layers):
-        fs, ft = seen[("s", s_name)].detach().double().numpy(), seen[("t", t_name)].detach().double().numpy()
+        fs, ft = s_store[s_name].detach().double().numpy(), t_store[t_name].detach().double().numpy()
         assert fs.shape[-2:] == ft.shape[-2:]  # 7x7, 4x4, 2x2: no pooling in this pair
         expected_at += ((_at_map(fs) - _at_map(ft)) ** 2).mean()
-    logits = out["logits"].detach().double().numpy()
-    ce = -np.mean(np.log(softmax(logits)[np.arange(6), y.numpy()]))
+    ce = _ce(out["logits"].detach().double().numpy(), y.numpy())
     assert out["at"].item() == pytest.approx(expected_at, rel=1e-4)
     assert out["loss"].item() == pytest.approx(ce + 1000 * expected_at, rel=1e-4)
     # stages=k keeps only the last k stages (kdbench's default before it followed the references)
@@ -259,17 +267,6 @@ def test_e2kd_reference_preset_is_the_official_configuration(tiny_data):
     assert (m.opts["T"], m.opts["alpha"], m.opts["lam"]) == (1.0, 1.0, 1.0)
     m = E2KD(TinyCNN(3, widths=(8, 16)), TinyCNN(3), tiny_data.info, preset="reference", lam=5)
     assert m.opts["lam"] == 5.0 and m.opts["T"] == 1.0
-
-
-def _hooked(model, names):
-    """Register forward hooks on ``names`` of ``model``; returns (store, handles)."""
-    store, modules = {}, dict(model.named_modules())
-    handles = [modules[n].register_forward_hook(lambda m, i, o, n=n: store.update({n: o})) for n in names]
-    return store, handles
-
-
-def _ce(logits, target):
-    return -np.mean(np.log(softmax(logits)[np.arange(len(target)), target]))
 
 
 def test_fitnets_total_is_ce_plus_beta_times_the_hint_of_the_middle_stages(tiny_data):
