@@ -87,16 +87,17 @@ def test_job_identity_does_not_depend_on_where_the_files_live(tmp_path):
     assert _hashes(teacher_checkpoint=str(a)) != _hashes(teacher_checkpoint=str(c))
 
 
-def test_a_method_code_version_re_runs_that_method_and_keeps_every_other_job(monkeypatch):
-    """AT's stage choice changed (METHOD_CODE_VERSIONS["at"]): its published rows must be re-run,
-    and the other methods' rows of the same benchmarks must still be found as done."""
-    from kdbench.config import plan
+def test_a_method_code_version_re_runs_that_method_and_keeps_every_other_job(plugins):
+    """AT's stage choice changed (``AttentionTransfer.code_version``): its published rows must be
+    re-run, and the other methods' rows of the same benchmarks must still be found as done."""
     from kdbench.config.benchmark import Benchmark
+    from kdbench.config.plan import make_plan, method_code_versions
 
+    versions = method_code_versions(plugins)
+    assert versions["at"] == "2" and versions["hinton"] is None and versions["dkd"] is None
     bench = Benchmark(methods=["hinton", "at", "dkd"])
-    now = {(j.method, j.student, j.seed, j.fraction): j.config_hash for j in plan.make_plan(bench)}
-    monkeypatch.setattr(plan, "METHOD_CODE_VERSIONS", {})
-    before = {(j.method, j.student, j.seed, j.fraction): j.config_hash for j in plan.make_plan(bench)}
+    now = {(j.method, j.student, j.seed, j.fraction): j.config_hash for j in make_plan(bench, None, versions)}
+    before = {(j.method, j.student, j.seed, j.fraction): j.config_hash for j in make_plan(bench)}
     assert now.keys() == before.keys()
     changed = {key[0] for key in now if now[key] != before[key]}
     assert changed == {"at"}

@@ -20,12 +20,6 @@ TRAINING_CODE_VERSION = "2"  # "2": channels-last for depthwise models on CPU (r
 #: rows published before them are re-computed by a re-run instead of skipped as done.
 JOB_CODE_VERSION = "3"  # "3": channels-last for depthwise students on CPU, teacher-output cache, settings in rows
 
-#: Bump a built-in method's entry when its code changes what that method's rows would
-#: contain: only its jobs get new hashes (and re-run); every other job keeps its own. A
-#: method without an entry adds nothing to its settings, so its hashes are unchanged.
-#: "at": "2": every stage after the stem, as the references, instead of the last three.
-METHOD_CODE_VERSIONS = {"at": "2"}
-
 
 def content_hash(payload: dict, length: int = 16) -> str:
     """Stable hash of a JSON-able dict (key order does not matter)."""

@@ -20,7 +20,6 @@ from kdbench import __version__
 from kdbench.config.benchmark import Benchmark
 from kdbench.config.identity import (
     JOB_CODE_VERSION,
-    METHOD_CODE_VERSIONS,
     TRAINING_CODE_VERSION,
     content_hash,
     file_sha256,
@@ -75,9 +74,16 @@ def teacher_settings(bench: Benchmark, dataset: str, teacher: str, seed: int, da
     }
 
 
-def make_plan(bench: Benchmark, fingerprints: dict[str, str] | None = None) -> list[Job]:
-    """Every job with its config hash; ``fingerprints`` maps each dataset spec to the loaded data's fingerprint."""
-    fingerprints = fingerprints or {}
+def make_plan(bench: Benchmark, fingerprints: dict[str, str] | None = None,
+              method_versions: dict[str, str | None] | None = None) -> list[Job]:
+    """Every job with its config hash.
+
+    ``fingerprints`` maps each dataset spec to the loaded data's fingerprint;
+    ``method_versions`` each method to its ``code_version`` (:func:`method_code_versions`): a
+    method with one gets it in its settings, so changing it re-runs only that method's jobs,
+    and a method without one keeps the hashes it always had.
+    """
+    fingerprints, method_versions = fingerprints or {}, method_versions or {}
     jobs = []
     for dataset, teacher, student, method, seed, fraction in itertools.product(
         bench.datasets, bench.teachers, bench.students, bench.all_methods(), bench.seeds, bench.fractions
@@ -90,7 +96,12 @@ def make_plan(bench: Benchmark, fingerprints: dict[str, str] | None = None) -> l
             "batch_size": bench.batch_size, "lr": bench.lr, "amp": bench.amp, "kdbench": __version__,
             "code": JOB_CODE_VERSION,
         }
-        if method in METHOD_CODE_VERSIONS:
-            settings["method_code"] = METHOD_CODE_VERSIONS[method]
+        if method_versions.get(method):
+            settings["method_code"] = method_versions[method]
         jobs.append(Job(dataset, teacher, student, method, seed, float(fraction), options, content_hash(settings)))
     return jobs
+
+
+def method_code_versions(plugins) -> dict[str, str | None]:
+    """Each registered method's ``code_version`` (``None`` where it declares none)."""
+    return {name: getattr(plugins.methods.get(name).obj, "code_version", None) for name in plugins.methods.names()}

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from kdbench.config.benchmark import Benchmark
-from kdbench.config.plan import Job, make_plan
+from kdbench.config.plan import Job, make_plan, method_code_versions
 from kdbench.config.preflight import preflight, validate
 from kdbench.config.record import write_benchmark_toml
 from kdbench.errors import ConfigError, KdbenchError, StorageError, storage_failure
@@ -97,7 +97,7 @@ class Runner:
         for spec in self.bench.datasets:
             self.steps.dataset(spec)
         preflight(self.bench, self.plugins, self.steps.datasets)
-        jobs = make_plan(self.bench, self.steps.fingerprints())
+        jobs = make_plan(self.bench, self.steps.fingerprints(), method_code_versions(self.plugins))
         existing, _ = read_rows(self.writer.path) if self.writer.path.is_file() else ([], [])
         ok = set() if self.force else finished_hashes(existing, include_failed=False)
         failed = set() if self.force or self.retry_failed else finished_hashes(existing, include_failed=True) - ok
@@ -108,7 +108,7 @@ class Runner:
         return out
 
     def _run(self, lock: RunLock) -> RunSummary:
-        jobs = make_plan(self.bench, self.steps.fingerprints())
+        jobs = make_plan(self.bench, self.steps.fingerprints(), method_code_versions(self.plugins))
         existing, warnings = read_rows(self.writer.path)
         done = set() if self.force else finished_hashes(existing, include_failed=not self.retry_failed)
         summary = RunSummary(self.out_dir, warnings=list(warnings) + ([lock.stale_warning] if lock.stale_warning else []))

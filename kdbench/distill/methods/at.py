@@ -43,6 +43,7 @@ class AttentionTransfer(Distiller):
     method_name = "at"
     paper = "Zagoruyko & Komodakis, Paying More Attention to Attention, ICLR 2017 (code variant: beta=1000, p=2)"
     defaults = {"beta": 1000.0, "p": 2.0, "stages": 0}  # 0: every stage after the stem
+    code_version = "2"  # "2": every stage after the stem, as the references, instead of the last three
     required_terms = ("at",)
     teacher_cacheable = True
     teacher_live = False

@@ -33,6 +33,10 @@ class Distiller(nn.Module):
     (or :meth:`teacher_logits`), never from a hook's last value, sets
     ``teacher_cacheable = True``: the trainer then computes those outputs once per training
     set instead of on every step (:mod:`kdbench.distill.teacher_cache`).
+
+    ``code_version``: change it when the method's code changes what its rows contain (a
+    fixed equation, another default layer). It is part of the method's job identity, so a
+    re-run recomputes that method's finished jobs and keeps every other method's.
     """
 
     defaults: ClassVar[dict[str, Any]] = {}
@@ -42,6 +46,7 @@ class Distiller(nn.Module):
     required_terms: ClassVar[tuple[str, ...] | None] = None
     presets: ClassVar[dict[str, dict[str, Any]]] = {}
     teacher_cacheable: ClassVar[bool] = False
+    code_version: ClassVar[str | None] = None
     #: Whether ``forward`` also runs the teacher on something other than ``x`` (MED-TEX's masked
     #: images). A cacheable method that does not (``False``) lets the float64 term check take the
     #: teacher's outputs from the cache instead of re-running the teacher in float64.
