@@ -97,7 +97,7 @@ class Runner:
         for spec in self.bench.datasets:
             self.steps.dataset(spec)
         preflight(self.bench, self.plugins, self.steps.datasets)
-        jobs = make_plan(self.bench, self.steps.fingerprints(), method_code_versions(self.plugins))
+        jobs = self._jobs()
         existing, _ = read_rows(self.writer.path) if self.writer.path.is_file() else ([], [])
         ok = set() if self.force else finished_hashes(existing, include_failed=False)
         failed = set() if self.force or self.retry_failed else finished_hashes(existing, include_failed=True) - ok
@@ -107,8 +107,12 @@ class Runner:
             out.append((job, state, self.steps.teacher_cached(job)))
         return out
 
+    def _jobs(self) -> list[Job]:
+        """Every job with its identity; ``--dry-run`` and a run must compute it the same way, so here once."""
+        return make_plan(self.bench, self.steps.fingerprints(), method_code_versions(self.plugins))
+
     def _run(self, lock: RunLock) -> RunSummary:
-        jobs = make_plan(self.bench, self.steps.fingerprints(), method_code_versions(self.plugins))
+        jobs = self._jobs()
         existing, warnings = read_rows(self.writer.path)
         done = set() if self.force else finished_hashes(existing, include_failed=not self.retry_failed)
         summary = RunSummary(self.out_dir, warnings=list(warnings) + ([lock.stale_warning] if lock.stale_warning else []))
