@@ -138,7 +138,7 @@ def run(*, config: str | Path | None = None, datasets=None, teachers=None, stude
         dataset_options: dict | None = None, plugin_settings: dict | None = None,
         teacher_checkpoint: str | Path | None = None, teacher_pretrained: bool | None = None,
         data_root: str | Path | None = None, amp: bool | None = None, augment: bool | None = None,
-        teacher_augment: bool | None = None,
+        teacher_augment: bool | None = None, teacher_selection: str | None = None,
         xai_samples: int | None = None, xai_profile: str | None = None, featuremap_figures: bool | None = None,
         cache_dir: str | Path | None = None, baseline: bool | None = None, force: bool = False,
         retry_failed: bool = False, quiet: bool = True, executor: str = "local", ray_address: str | None = None,
@@ -180,7 +180,8 @@ def run(*, config: str | Path | None = None, datasets=None, teachers=None, stude
         datasets=datasets, teachers=teachers, students=students, methods=methods, explainers=explainers,
         seeds=seeds, fractions=fractions, epochs=epochs, teacher_epochs=teacher_epochs, batch_size=batch_size,
         lr=lr, device=device, teacher_checkpoint=teacher_checkpoint, teacher_pretrained=teacher_pretrained,
-        data_root=data_root, augment=augment, teacher_augment=teacher_augment, amp=amp, featuremap_figures=featuremap_figures,
+        data_root=data_root, augment=augment, teacher_augment=teacher_augment,
+        teacher_selection=teacher_selection, amp=amp, featuremap_figures=featuremap_figures,
         xai_samples=xai_samples, xai_profile=xai_profile, baseline=baseline)
     modules = [plugins] if isinstance(plugins, str) else list(plugins or ())
     loaded = load_plugins(modules)

@@ -15,6 +15,7 @@ from rich.console import Console
 
 from kdbench.config.benchmark import Benchmark, apply, load_toml, parse_assignments
 from kdbench.errors import KdbenchError, storage_failure
+from kdbench.evaluate.selection import SELECTION_RULES
 from kdbench.run import interrupts
 
 
@@ -72,6 +73,9 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--teacher-augment", action="store_true", default=None,
                      help="the same augmentation for the teacher's training only (students keep the teacher-output "
                           "cache)")
+    run.add_argument("--teacher-selection", choices=SELECTION_RULES,
+                     help=f"validation score that picks the teacher's kept epoch (default {d.teacher_selection}; "
+                          f"MedMNIST v2 uses auc, MedMNIST+ loss)")
     run.add_argument("--xai-samples", type=int, help=f"test images per explanation evaluation (default {d.xai_samples})")
     run.add_argument("--xai-profile", choices=["default", "full"],
                      help=f"explanation metric profile (default {d.xai_profile}; full adds ROAD, IROF, ...)")
@@ -114,7 +118,8 @@ def bench_from_args(args) -> Benchmark:
     bench = load_toml(resolve_config(args.config)) if args.config else Benchmark()
     values = {k: getattr(args, k) for k in ("datasets", "teachers", "students", "methods", "explainers", "seeds",
                                              "fractions", "epochs", "teacher_epochs", "batch_size", "lr", "device",
-                                             "teacher_checkpoint", "teacher_pretrained", "data_root", "augment", "teacher_augment", "amp", "featuremap_figures",
+                                             "teacher_checkpoint", "teacher_pretrained", "data_root", "augment", "teacher_augment", "teacher_selection", "amp",
+                                             "featuremap_figures",
                                              "xai_samples", "xai_profile")
               if getattr(args, k) is not None}
     if args.no_baseline:

@@ -79,11 +79,8 @@ def test_every_student_row_carries_agreement_calibration_and_per_class_recall(tm
 def test_selection_score_is_the_reported_accuracy(classes):
     """The per-epoch selection computes accuracy on its own; it must equal the accuracy the rows report,
     including near-ties where two logits give the same float32 probability."""
-    from kdbench.evaluate.predictive import (
-        predictive_metrics,
-        probabilities,
-        selection_score,
-    )
+    from kdbench.evaluate.predictive import predictive_metrics, probabilities
+    from kdbench.evaluate.selection import selection_score
 
     gen = torch.Generator().manual_seed(classes)
     logits = torch.randn(300, classes, generator=gen) * 3

@@ -83,6 +83,8 @@ BAD_TOML = [
     ("a number for text", "[benchmark]\ndevice = 5\n", "device must be text"),
     ("a date for text", "[benchmark]\nname = 1979-05-27\n", "name must be text"),
     ("unknown profile", '[benchmark]\nxai_profile = "fast"\n', "xai_profile must be one of default, full"),
+    ("unknown selection", '[benchmark]\nteacher_selection = "f1"\n',
+     "teacher_selection must be one of accuracy, auc, loss"),
     ("benchmark is a number", "benchmark = 5\n", "benchmark must be a table"),
     ("benchmark is an array of tables", "[[benchmark]]\nseeds = [0]\n", "benchmark must be a table"),
     ("datasets is a number", "datasets = 5\n", "datasets must be a table"),

@@ -77,3 +77,32 @@ def test_teacher_augment_changes_only_the_teacher_and_is_recorded(tmp_path, monk
     assert students and all(augment is False and cached for _, augment, cached in students)
     rows = [json.loads(line) for line in (tmp_path / "runs.jsonl").read_text().splitlines()]
     assert all(r["teacher_augment"] is True for r in rows)
+
+
+def test_teacher_selection_reaches_the_teachers_training_only_and_is_recorded(tmp_path, monkeypatch):
+    """``--teacher-selection loss`` keeps the teacher's lowest-validation-loss epoch; the students keep
+    selecting on accuracy; every row and the footnote say which rule the teacher used."""
+    import kdbench.run.steps as steps
+
+    seen = []
+    real_fit = steps.fit
+
+    def spy(method, train, val, cfg, *args, **kwargs):
+        result = real_fit(method, train, val, cfg, *args, **kwargs)
+        seen.append((type(method).__name__, cfg.selection, result))
+        return result
+
+    monkeypatch.setattr(steps, "fit", spy)
+    from conftest import TINY_RUN
+
+    from kdbench.cli import main
+
+    assert main(["run", "--methods", "hinton", "--teacher-selection", "loss", "--out", str(tmp_path), *TINY_RUN]) == 0
+    (name, rule, result), *students = seen
+    assert (name, rule) == ("Scratch", "loss")
+    assert all(r["val"] < 0 for r in result.history)  # minus the validation cross-entropy
+    assert result.best_val == max(r["val"] for r in result.history)
+    assert students and all(rule == "accuracy" for _, rule, _ in students)
+    rows = [json.loads(line) for line in (tmp_path / "runs.jsonl").read_text().splitlines()]
+    assert all(r["teacher_selection"] == "loss" for r in rows)
+    assert "teacher_selection=loss" in (tmp_path / "leaderboard.md").read_text()

@@ -31,6 +31,7 @@ import tomllib
 
 from kdbench.distill.methods.base import parse_option_value
 from kdbench.errors import ConfigError
+from kdbench.evaluate.selection import SELECTION_RULES
 
 #: Scored unless a run says otherwise (``--explainers ""`` turns scoring off): the question kdbench
 #: answers is which small model can still be explained, so the main command must score explanations.
@@ -62,6 +63,9 @@ class Benchmark:
     # augment the teacher's training only: the students keep deterministic inputs, so the
     # teacher-output cache still serves them (a teacher trained on flips generalises better)
     teacher_augment: bool = False
+    # the validation score that picks the teacher's kept epoch: accuracy (default), auc, or loss
+    # (evaluate.selection; on small validation splits accuracy ties, benchmarks/teacher_selection.py)
+    teacher_selection: str = "accuracy"
     amp: bool = False
     xai_samples: int = 64
     xai_profile: str = "default"
@@ -88,7 +92,7 @@ _SCALAR_FIELDS = {f.name: f.type for f in fields(Benchmark)
                   if f.name not in _LIST_FIELDS and f.name not in _TABLE_FIELDS}
 #: The top level of a benchmark file: [benchmark] and one table per name in the others.
 _TOP_LEVEL = ("benchmark", "datasets", "methods", "plugins")
-_CHOICES = {"xai_profile": ("default", "full")}
+_CHOICES = {"xai_profile": ("default", "full"), "teacher_selection": SELECTION_RULES}
 
 
 def load_toml(path: str | Path) -> Benchmark:

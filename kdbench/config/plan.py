@@ -64,14 +64,21 @@ def checkpoint_identity(path: str) -> str:
 
 
 def teacher_settings(bench: Benchmark, dataset: str, teacher: str, seed: int, data: str = "") -> dict:
-    """What determines a teacher; ``data`` is the loaded dataset's fingerprint (its content, not its path)."""
-    return {
+    """What determines a teacher; ``data`` is the loaded dataset's fingerprint (its content, not its path).
+
+    A non-default ``teacher_selection`` is part of it; the default is left out, so teachers
+    stored before the option existed keep their keys.
+    """
+    settings = {
         "dataset": dataset, "data": data, "dataset_options": bench.dataset_options.get(dataset_name(dataset), {}),
         "teacher": teacher, "seed": seed, "epochs": bench.teacher_epochs, "batch_size": bench.batch_size,
         "lr": bench.lr, "checkpoint": checkpoint_identity(bench.teacher_checkpoint),
         "pretrained": bench.teacher_pretrained, "augment": bench.augment or bench.teacher_augment,
         "code": TRAINING_CODE_VERSION,
     }
+    if bench.teacher_selection != "accuracy":
+        settings["selection"] = bench.teacher_selection
+    return settings
 
 
 def make_plan(bench: Benchmark, fingerprints: dict[str, str] | None = None,

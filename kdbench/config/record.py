@@ -21,8 +21,8 @@ import tomli_w
 from kdbench.config.benchmark import Benchmark
 
 #: Settings that change what a job computes, recorded in each of its rows.
-RECORDED = ("epochs", "teacher_epochs", "batch_size", "lr", "augment", "teacher_augment", "amp", "teacher_pretrained",
-            "xai_samples", "xai_profile")
+RECORDED = ("epochs", "teacher_epochs", "batch_size", "lr", "augment", "teacher_augment", "teacher_selection", "amp",
+            "teacher_pretrained", "xai_samples", "xai_profile")
 
 #: Benchmark fields that are [datasets.*], [methods.*] and [plugins.*] tables in a benchmark file.
 TABLES = {"dataset_options": "datasets", "method_options": "methods", "plugin_settings": "plugins"}

@@ -29,7 +29,8 @@ from kdbench.distill.methods.term_check import check_terms_move_student, terms_t
 from kdbench.distill.models import memory_format_for
 from kdbench.distill.teacher_cache import TeacherOutputCache, batch_of
 from kdbench.errors import KdbenchError
-from kdbench.evaluate.predictive import predict_logits, selection_score
+from kdbench.evaluate.predictive import predict_logits
+from kdbench.evaluate.selection import selection_score
 
 
 class NonFiniteLossError(KdbenchError):
@@ -64,6 +65,7 @@ class TrainConfig:
     seed: int = 0
     augment: bool = False
     amp: bool = False
+    selection: str = "accuracy"  # the validation score that picks the kept epoch (evaluate.selection)
 
 
 @dataclass
@@ -180,7 +182,7 @@ def fit(method: Distiller, train: Split, val: Split, cfg: TrainConfig,
             for k, v in out.items():
                 if k != "logits" and v.dim() == 0:
                     sums[k] = sums.get(k, 0.0) + float(v.detach())
-        score = selection_score(predict_logits(model, val.x, device=device), val.y, method.task)
+        score = selection_score(predict_logits(model, val.x, device=device), val.y, method.task, cfg.selection)
         record = {"epoch": epoch + 1, "val": score, **{k: v / steps_per_epoch for k, v in sums.items()}}
         history.append(record)
         if score > best_val or best_state is None:

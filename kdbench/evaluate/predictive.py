@@ -65,20 +65,6 @@ def predictive_metrics(probs: np.ndarray, y, task: str) -> dict[str, float]:
     return {"accuracy": acc, "auc": auc, "f1": f1}
 
 
-def selection_score(logits: np.ndarray, y: torch.Tensor, task: str) -> float:
-    """The validation score used for model selection: accuracy, or macro AUC for multilabel.
-
-    Called once per epoch of every job, so single-label accuracy is computed directly (the
-    arg-max of the same probabilities, the value ``accuracy_score`` gives) without the F1
-    and AUC that :func:`predictive_metrics` would also compute and this selection ignores.
-    """
-    probs = probabilities(logits, task)
-    if task != "multilabel":
-        return float(np.mean(probs.argmax(1) == y.cpu().numpy()))
-    m = predictive_metrics(probs, y.cpu().numpy(), task)
-    return m["auc"] if not np.isnan(m["auc"]) else m["accuracy"]
-
-
 def count_flops(model: nn.Module, example: torch.Tensor) -> int:
     """FLOPs of one forward pass on one image."""
     model = model.eval()

@@ -207,7 +207,7 @@ class JobSteps:
                 cfg = TrainConfig(epochs=self.bench.teacher_epochs, batch_size=self.bench.batch_size,
                                   lr=self.bench.lr, device=self.device, seed=job.seed,
                                   augment=self.bench.augment or self.bench.teacher_augment,
-                              amp=self.bench.amp)
+                                  amp=self.bench.amp, selection=self.bench.teacher_selection)
                 log = TrainingLog(self.out_dir / "logs" / f"teacher-{key}.jsonl")
                 result = fit(trainer, bundle.train, bundle.val, cfg,
                              on_epoch=lambda e, r: (self.reporter.epoch(e + 1, r), log.write(r)))
