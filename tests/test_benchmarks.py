@@ -101,3 +101,33 @@ def test_a_method_code_version_re_runs_that_method_and_keeps_every_other_job(plu
     assert now.keys() == before.keys()
     changed = {key[0] for key in now if now[key] != before[key]}
     assert changed == {"at"}
+
+
+def test_teacher_selection_script_trains_the_teacher_kdbench_trains(tmp_path, capsys):
+    """benchmarks/teacher_selection.py claims to train the teacher exactly as ``kdbench run`` does; its
+    accuracy-rule pick must then be the very teacher the run keeps: same epoch, same test scores."""
+    import importlib.util
+    import json
+
+    from kdbench.cli import main
+
+    toml = tmp_path / "b.toml"
+    toml.write_text('[benchmark]\ndatasets = ["synthetic"]\nteachers = ["tinycnn"]\nstudents = ["smallcnn"]\n'
+                    'methods = []\nexplainers = []\nseeds = [0]\nteacher_epochs = 4\nbatch_size = 32\n'
+                    'device = "cpu"\n[datasets.synthetic]\nn_train = 160\nn_val = 64\nn_test = 64\n')
+    spec = importlib.util.spec_from_file_location(
+        "teacher_selection", Path(__file__).resolve().parents[1] / "benchmarks" / "teacher_selection.py")
+    script = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(script)
+    assert script.main([str(toml), "--save", str(tmp_path / "trace.json")]) == 0
+    trace = json.loads((tmp_path / "trace.json").read_text())["0"]
+    pick = script.chosen(trace, "accuracy")
+    assert "| accuracy" in capsys.readouterr().out
+
+    assert main(["run", "--config", str(toml), "--out", str(tmp_path / "run"), "--cache-dir", str(tmp_path / "c"),
+                 "--quiet"]) == 0
+    rows = [json.loads(line) for line in (tmp_path / "run" / "runs.jsonl").read_text().splitlines()]
+    teacher = next(r for r in rows if r["method"] == "teacher")
+    assert (teacher["accuracy"], teacher["auc"]) == (pick["test"]["accuracy"], pick["test"]["auc"])
+    stored = json.loads(next((tmp_path / "run" / "logs").glob("teacher-*.jsonl")).read_text().splitlines()[-1])
+    assert stored["epoch"] == len(trace)
