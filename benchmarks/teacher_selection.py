@@ -22,10 +22,10 @@ import json
 from pathlib import Path
 
 import numpy as np
-import torch
 from tabulate import tabulate
 
 from kdbench.config.benchmark import load_toml
+from kdbench.config.preflight import resolve_device
 from kdbench.distill.methods.scratch import Scratch
 from kdbench.distill.models import create_model
 from kdbench.distill.training import TrainConfig, fit, seed_everything
@@ -40,9 +40,9 @@ from kdbench.report.references import references_for
 from kdbench.run.loading import load_dataset
 
 
-def epoch_scores(model, split, task: str) -> dict:
+def epoch_scores(model, split, task: str, device: str) -> dict:
     """Accuracy and AUC of ``model`` on ``split``, and every selection rule's score."""
-    logits = predict_logits(model, split.x)
+    logits = predict_logits(model, split.x, device=device)
     metrics = predictive_metrics(probabilities(logits, task), split.y.numpy(), task)
     scores = {rule: selection_score(logits, split.y, task, rule) for rule in SELECTION_RULES}
     return {"accuracy": metrics["accuracy"], "auc": metrics["auc"], "scores": scores}
@@ -55,13 +55,14 @@ def train_with_trace(bench, spec: str, teacher: str, seed: int, augment: bool, p
     seed_everything(seed)
     model = create_model(teacher, plugins.models, num_classes=info.num_classes, in_chans=info.in_chans,
                          image_size=info.image_size, pretrained=bench.teacher_pretrained)
-    cfg = TrainConfig(epochs=bench.teacher_epochs, batch_size=bench.batch_size, lr=bench.lr, device="cpu",
-                      seed=seed, augment=augment, amp=False)
+    device = resolve_device(bench.device)
+    cfg = TrainConfig(epochs=bench.teacher_epochs, batch_size=bench.batch_size, lr=bench.lr, device=device,
+                      seed=seed, augment=augment, amp=bench.amp)
     trace = []
 
     def record(epoch, _):
-        trace.append({"epoch": epoch + 1, "val": epoch_scores(model, bundle.val, info.task),
-                      "test": epoch_scores(model, bundle.test, info.task)})
+        trace.append({"epoch": epoch + 1, "val": epoch_scores(model, bundle.val, info.task, device),
+                      "test": epoch_scores(model, bundle.test, info.task, device)})
         print(json.dumps({"seed": seed, "epoch": epoch + 1, "val_acc": trace[-1]["val"]["accuracy"],
                           "val_auc": trace[-1]["val"]["auc"], "test_acc": trace[-1]["test"]["accuracy"],
                           "test_auc": trace[-1]["test"]["auc"]}), flush=True)
@@ -84,10 +85,13 @@ def main(argv=None) -> int:
     ap.add_argument("--save", help="write the per-epoch traces to this JSON file")
     args = ap.parse_args(argv)
     bench = load_toml(args.config)
+    if bench.teacher_checkpoint:
+        raise SystemExit(f"{args.config} loads its teacher from {bench.teacher_checkpoint}: nothing is trained to select")
+    if len(bench.datasets) > 1 or len(bench.teachers) > 1:
+        print(f"measuring the first dataset and teacher only: {bench.datasets[0]}, {bench.teachers[0]}")
     seeds = [int(s) for s in args.seeds.split(",")] if args.seeds else list(bench.seeds)
     augment = (bench.augment or bench.teacher_augment) and not args.no_augment
     plugins = load_plugins()
-    torch.set_num_threads(max(1, torch.get_num_threads()))
     spec, teacher = bench.datasets[0], bench.teachers[0]
     traces = {seed: train_with_trace(bench, spec, teacher, seed, augment, plugins) for seed in seeds}
     if args.save:

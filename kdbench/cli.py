@@ -75,7 +75,7 @@ def build_parser() -> argparse.ArgumentParser:
                           "cache)")
     run.add_argument("--teacher-selection", choices=SELECTION_RULES,
                      help=f"validation score that picks the teacher's kept epoch (default {d.teacher_selection}; "
-                          f"MedMNIST v2 uses auc, MedMNIST+ loss)")
+                          f"MedMNIST v2 uses auc, MedMNIST+ loss; for multilabel sets accuracy already means macro AUC)")
     run.add_argument("--xai-samples", type=int, help=f"test images per explanation evaluation (default {d.xai_samples})")
     run.add_argument("--xai-profile", choices=["default", "full"],
                      help=f"explanation metric profile (default {d.xai_profile}; full adds ROAD, IROF, ...)")

@@ -129,5 +129,7 @@ def test_teacher_selection_script_trains_the_teacher_kdbench_trains(tmp_path, ca
     rows = [json.loads(line) for line in (tmp_path / "run" / "runs.jsonl").read_text().splitlines()]
     teacher = next(r for r in rows if r["method"] == "teacher")
     assert (teacher["accuracy"], teacher["auc"]) == (pick["test"]["accuracy"], pick["test"]["auc"])
-    stored = json.loads(next((tmp_path / "run" / "logs").glob("teacher-*.jsonl")).read_text().splitlines()[-1])
-    assert stored["epoch"] == len(trace)
+    log = [json.loads(line) for line in next((tmp_path / "run" / "logs").glob("teacher-*.jsonl")).read_text().splitlines()]
+    assert [r["val"] for r in log] == [t["val"]["scores"]["accuracy"] for t in trace]  # the same trajectory
+    meta = json.loads(next((tmp_path / "c" / "teachers").glob("*.json")).read_text())
+    assert meta["best_epoch"] == pick["epoch"]

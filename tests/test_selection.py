@@ -100,3 +100,26 @@ def test_teacher_selection_is_part_of_the_teacher_key_only_when_not_the_default(
     assert teacher_settings(Benchmark(teacher_selection="accuracy"), "synthetic", "resnet18", 0) == default
     by_loss = teacher_settings(Benchmark(teacher_selection="loss"), "synthetic", "resnet18", 0)
     assert by_loss == {**default, "selection": "loss"} and content_hash(by_loss) != content_hash(default)
+
+
+def test_another_teacher_selection_re_runs_every_student_job():
+    """A student's row records agreement with its teacher, so another teacher means new student jobs."""
+    from kdbench.config.benchmark import Benchmark
+    from kdbench.config.plan import make_plan
+
+    default = {j.config_hash for j in make_plan(Benchmark())}
+    by_auc = {j.config_hash for j in make_plan(Benchmark(teacher_selection="auc"))}
+    assert default == {j.config_hash for j in make_plan(Benchmark(teacher_selection="accuracy"))}
+    assert len(by_auc) == len(default) and not by_auc & default
+
+
+def test_footnote_counts_rows_from_before_the_setting_as_its_default():
+    """Rows written before ``teacher_selection`` was recorded ran with accuracy: mixed with loss rows,
+    the footnote must name both, not only the new one."""
+    from kdbench.config.record import non_default_settings
+
+    old = {"method": "hinton", "kind": "predictive", "epochs": 8, "teacher_epochs": 10}
+    new = dict(old, teacher_selection="loss")
+    assert "teacher_selection=accuracy/loss" in non_default_settings([old, new])
+    assert "teacher_selection=loss" in non_default_settings([new])
+    assert not any(s.startswith("teacher_selection") for s in non_default_settings([old]))

@@ -43,10 +43,12 @@ def non_default_settings(rows: list[dict]) -> list[str]:
     """
     defaults = Benchmark()
     out: list[str] = []
-    students = [r for r in rows if r.get("method") != "teacher" and r.get("kind", "predictive") == "predictive"]
+    # a row that records its settings but predates one of them ran with that setting's default
+    recording = [r for r in rows if any(k in r for k in RECORDED)]
+    students = [r for r in recording if r.get("method") != "teacher" and r.get("kind", "predictive") == "predictive"]
     for key in RECORDED:
-        source = students if key == "epochs" else rows
-        values = sorted({repr(r[key]) for r in source if key in r and r[key] is not None})
+        source = students if key == "epochs" else recording
+        values = sorted({repr(r.get(key, getattr(defaults, key))) for r in source if r.get(key, 0) is not None})
         default = repr(getattr(defaults, key))
         if values and values != [default]:
             out.append(f"{key}={'/'.join(v.strip(chr(39)) for v in values)}")

@@ -184,6 +184,8 @@ def fit(method: Distiller, train: Split, val: Split, cfg: TrainConfig,
                     sums[k] = sums.get(k, 0.0) + float(v.detach())
         score = selection_score(predict_logits(model, val.x, device=device), val.y, method.task, cfg.selection)
         record = {"epoch": epoch + 1, "val": score, **{k: v / steps_per_epoch for k, v in sums.items()}}
+        if cfg.selection != "accuracy":  # "val" is then AUC, or minus the validation loss
+            record["selection"] = cfg.selection
         history.append(record)
         if score > best_val or best_state is None:
             best_val, best_epoch = score, epoch + 1

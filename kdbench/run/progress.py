@@ -64,7 +64,10 @@ class RichReporter(Reporter):
         self.progress.reset(self.epochs, total=max(epochs, 1), description=f"  {label}", visible=True, info="")
 
     def epoch(self, done: int, record: dict) -> None:
-        self.progress.update(self.epochs, completed=done, info=f"val={record.get('val', float('nan')):.3f}")
+        val, rule = record.get("val", float("nan")), record.get("selection", "accuracy")
+        shown = f"val loss={-val:.3f}" if rule == "loss" else f"val {rule}={val:.3f}" if rule != "accuracy" else \
+            f"val={val:.3f}"
+        self.progress.update(self.epochs, completed=done, info=shown)
 
     def job_done(self, rows: list[dict]) -> None:
         if self.jobs is not None:
