@@ -24,6 +24,10 @@ from kdbench.config.benchmark import Benchmark
 RECORDED = ("epochs", "teacher_epochs", "batch_size", "lr", "augment", "teacher_augment", "teacher_selection", "amp",
             "teacher_pretrained", "xai_samples", "xai_profile")
 
+#: Settings recorded later than the others -> one recorded beside them all along: a row that has the
+#: older one but not the newer predates it, so it ran with the newer setting's default.
+RECORDED_LATER = {"teacher_selection": "teacher_epochs"}
+
 #: Benchmark fields that are [datasets.*], [methods.*] and [plugins.*] tables in a benchmark file.
 TABLES = {"dataset_options": "datasets", "method_options": "methods", "plugin_settings": "plugins"}
 
@@ -43,12 +47,12 @@ def non_default_settings(rows: list[dict]) -> list[str]:
     """
     defaults = Benchmark()
     out: list[str] = []
-    # a row that records its settings but predates one of them ran with that setting's default
-    recording = [r for r in rows if any(k in r for k in RECORDED)]
-    students = [r for r in recording if r.get("method") != "teacher" and r.get("kind", "predictive") == "predictive"]
+    students = [r for r in rows if r.get("method") != "teacher" and r.get("kind", "predictive") == "predictive"]
     for key in RECORDED:
-        source = students if key == "epochs" else recording
-        values = sorted({repr(r.get(key, getattr(defaults, key))) for r in source if r.get(key, 0) is not None})
+        source = students if key == "epochs" else rows
+        anchor = RECORDED_LATER.get(key)
+        values = sorted({repr(r[key] if key in r else getattr(defaults, key)) for r in source
+                         if (key in r or (anchor and anchor in r)) and r.get(key, 0) is not None})
         default = repr(getattr(defaults, key))
         if values and values != [default]:
             out.append(f"{key}={'/'.join(v.strip(chr(39)) for v in values)}")
