@@ -118,8 +118,8 @@ def bench_from_args(args) -> Benchmark:
     bench = load_toml(resolve_config(args.config)) if args.config else Benchmark()
     values = {k: getattr(args, k) for k in ("datasets", "teachers", "students", "methods", "explainers", "seeds",
                                              "fractions", "epochs", "teacher_epochs", "batch_size", "lr", "device",
-                                             "teacher_checkpoint", "teacher_pretrained", "data_root", "augment", "teacher_augment", "teacher_selection", "amp",
-                                             "featuremap_figures",
+                                             "teacher_checkpoint", "teacher_pretrained", "data_root", "augment",
+                                             "teacher_augment", "teacher_selection", "amp", "featuremap_figures",
                                              "xai_samples", "xai_profile")
               if getattr(args, k) is not None}
     if args.no_baseline:

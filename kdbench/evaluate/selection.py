@@ -1,9 +1,9 @@
 """The validation score that picks a training run's kept epoch.
 
 ``fit`` keeps the first epoch with the highest score. The default, ``accuracy``, is what
-kdbench always used (macro AUC for multilabel tasks, so there ``auc`` is the same rule). On a small validation split accuracy
-moves in steps of one image and ties often, so the kept epoch can change with a CPU's float
-rounding; the references choose otherwise: MedMNIST v2 on validation AUC, MedMNIST+ on the
+kdbench always used (macro AUC for multilabel tasks, so there ``auc`` is the same rule). On a
+small validation split accuracy moves in steps of one image and ties often, so the kept epoch
+can change with a CPU's float rounding; the references choose otherwise: MedMNIST v2 on validation AUC, MedMNIST+ on the
 lowest validation loss. ``benchmarks/teacher_selection.py`` measures the three side by side.
 """
 
