@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import argparse
 import json
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -28,7 +29,7 @@ from kdbench.config.benchmark import load_toml
 from kdbench.config.preflight import resolve_device
 from kdbench.distill.methods.scratch import Scratch
 from kdbench.distill.models import create_model
-from kdbench.distill.training import TrainConfig, fit, seed_everything
+from kdbench.distill.training import fit, seed_everything
 from kdbench.evaluate.predictive import (
     predict_logits,
     predictive_metrics,
@@ -38,6 +39,7 @@ from kdbench.evaluate.selection import SELECTION_RULES, selection_score
 from kdbench.plugins import load_plugins
 from kdbench.report.references import references_for
 from kdbench.run.loading import load_dataset
+from kdbench.run.steps import teacher_train_config
 
 
 def epoch_scores(model, split, task: str, device: str) -> dict:
@@ -56,8 +58,7 @@ def train_with_trace(bench, spec: str, teacher: str, seed: int, augment: bool, p
     model = create_model(teacher, plugins.models, num_classes=info.num_classes, in_chans=info.in_chans,
                          image_size=info.image_size, pretrained=bench.teacher_pretrained)
     device = resolve_device(bench.device)
-    cfg = TrainConfig(epochs=bench.teacher_epochs, batch_size=bench.batch_size, lr=bench.lr, device=device,
-                      seed=seed, augment=augment, amp=bench.amp)
+    cfg = replace(teacher_train_config(bench, seed, device), augment=augment)
     trace = []
 
     def record(epoch, _):
@@ -73,8 +74,12 @@ def train_with_trace(bench, spec: str, teacher: str, seed: int, augment: bool, p
 
 def chosen(trace: list[dict], rule: str) -> dict:
     """The epoch ``fit`` keeps under ``rule``: the first one with the best validation score."""
-    best = max(trace, key=lambda t: (t["val"]["scores"][rule], -t["epoch"]))
-    return best
+    return max(trace, key=lambda t: (t["val"]["scores"][rule], -t["epoch"]))
+
+
+def _std(values: np.ndarray) -> float:
+    """The seed std (ddof 1); 0 for one seed."""
+    return float(values.std(ddof=1)) if len(values) > 1 else 0.0
 
 
 def main(argv=None) -> int:
@@ -103,9 +108,8 @@ def main(argv=None) -> int:
         auc = np.array([p["test"]["auc"] for p in picks])
         rows.append([rule, " ".join(str(p["epoch"]) for p in picks),
                      " ".join(f"{a:.3f}/{u:.3f}" for a, u in zip(acc, auc)),
-                     f"{acc.mean():.3f} ± {acc.std(ddof=1) if len(acc) > 1 else 0:.3f}",
-                     f"{auc.mean():.3f} ± {auc.std(ddof=1) if len(auc) > 1 else 0:.3f}",
-                     f"{auc.mean() - (auc.std(ddof=1) if len(auc) > 1 else 0):.3f}"])
+                     f"{acc.mean():.3f} ± {_std(acc):.3f}", f"{auc.mean():.3f} ± {_std(auc):.3f}",
+                     f"{auc.mean() - _std(auc):.3f}"])
     line = next(((r.accuracy, r.auc) for r in references_for(spec) if r.source == "MedMNIST+"), None)
     print(f"\n{spec}, teacher {teacher}, {bench.teacher_epochs} epochs, augment={augment}, seeds {seeds}"
           + (f"; MedMNIST+ line {line[0]:.3f} / {line[1]:.3f}" if line else ""))

@@ -50,11 +50,10 @@ def non_default_settings(rows: list[dict]) -> list[str]:
     students = [r for r in rows if r.get("method") != "teacher" and r.get("kind", "predictive") == "predictive"]
     for key in RECORDED:
         source = students if key == "epochs" else rows
-        anchor = RECORDED_LATER.get(key)
-        values = sorted({repr(r[key] if key in r else getattr(defaults, key)) for r in source
-                         if (key in r or (anchor and anchor in r)) and r.get(key, 0) is not None})
-        default = repr(getattr(defaults, key))
-        if values and values != [default]:
+        anchor, default_value = RECORDED_LATER.get(key), getattr(defaults, key)
+        values = sorted({repr(r.get(key, default_value)) for r in source
+                         if (key in r or anchor in r) and r.get(key, default_value) is not None})
+        if values and values != [repr(default_value)]:
             out.append(f"{key}={'/'.join(v.strip(chr(39)) for v in values)}")
     options = sorted({f"{r['dataset'].split(':', 1)[0]}: " + ", ".join(f"{k}={v}" for k, v in
                                                                         sorted(r["dataset_options"].items()))

@@ -3,8 +3,9 @@
 ``fit`` keeps the first epoch with the highest score. The default, ``accuracy``, is what
 kdbench always used (macro AUC for multilabel tasks, so there ``auc`` is the same rule). On a
 small validation split accuracy moves in steps of one image and ties often, so the kept epoch
-can change with a CPU's float rounding; the references choose otherwise: MedMNIST v2 on validation AUC, MedMNIST+ on the
-lowest validation loss. ``benchmarks/teacher_selection.py`` measures the three side by side.
+can change with a CPU's float rounding; the references choose otherwise: MedMNIST v2 on
+validation AUC, MedMNIST+ on the lowest validation loss. ``benchmarks/teacher_selection.py``
+measures the three side by side.
 """
 
 from __future__ import annotations
@@ -18,13 +19,18 @@ from kdbench.evaluate.predictive import predictive_metrics, probabilities
 SELECTION_RULES = ("accuracy", "auc", "loss")
 
 
+def _auc(probs: np.ndarray, y: np.ndarray, task: str) -> float:
+    """(Macro) AUC; accuracy where the split lacks a class and AUC is undefined."""
+    m = predictive_metrics(probs, y, task)
+    return m["auc"] if not np.isnan(m["auc"]) else m["accuracy"]
+
+
 def _accuracy(probs: np.ndarray, y: np.ndarray, task: str) -> float:
     """Single-label accuracy (the arg-max of the same probabilities ``accuracy_score`` is given), or
     macro AUC for multilabel, computed directly: it runs once per epoch of every job."""
     if task != "multilabel":
         return float(np.mean(probs.argmax(1) == y))
-    m = predictive_metrics(probs, y, task)
-    return m["auc"] if not np.isnan(m["auc"]) else m["accuracy"]
+    return _auc(probs, y, task)
 
 
 def _negative_loss(logits: np.ndarray, y: np.ndarray, task: str) -> float:
@@ -44,8 +50,7 @@ def selection_score(logits: np.ndarray, y, task: str, rule: str = "accuracy") ->
     if rule == "accuracy":
         return _accuracy(probabilities(logits, task), y, task)
     if rule == "auc":
-        m = predictive_metrics(probabilities(logits, task), y, task)
-        return m["auc"] if not np.isnan(m["auc"]) else m["accuracy"]
+        return _auc(probabilities(logits, task), y, task)
     if rule == "loss":
         return _negative_loss(logits, y, task)
     raise ValueError(f"unknown selection rule {rule!r}; choose one of {', '.join(SELECTION_RULES)}")

@@ -65,9 +65,9 @@ class RichReporter(Reporter):
 
     def epoch(self, done: int, record: dict) -> None:
         val, rule = record.get("val", float("nan")), record.get("selection", "accuracy")
-        shown = f"val loss={-val:.3f}" if rule == "loss" else f"val {rule}={val:.3f}" if rule != "accuracy" else \
-            f"val={val:.3f}"
-        self.progress.update(self.epochs, completed=done, info=shown)
+        label = {"accuracy": "val", "loss": "val loss"}.get(rule, f"val {rule}")
+        value = -val if rule == "loss" else val  # the loss rule's score is minus the loss
+        self.progress.update(self.epochs, completed=done, info=f"{label}={value:.3f}")
 
     def job_done(self, rows: list[dict]) -> None:
         if self.jobs is not None:

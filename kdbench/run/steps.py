@@ -63,6 +63,13 @@ BASE_ROW_KEYS = ("dataset", "teacher", "student", "method", "seed", "fraction", 
                       "captum_version", "python_version")
 
 
+def teacher_train_config(bench: Benchmark, seed: int, device: str) -> TrainConfig:
+    """How a benchmark trains its teachers; ``benchmarks/teacher_selection.py`` trains them the same way."""
+    return TrainConfig(epochs=bench.teacher_epochs, batch_size=bench.batch_size, lr=bench.lr, device=device,
+                       seed=seed, augment=bench.augment or bench.teacher_augment, amp=bench.amp,
+                       selection=bench.teacher_selection)
+
+
 def check_state_dict_file(path: str | Path, what: str = "teacher") -> None:
     """Refuse a checkpoint file that is not a state_dict: unreadable, or a tensor, list or dict of non-tensors.
 
@@ -204,10 +211,7 @@ class JobSteps:
             else:
                 self.reporter.job(f"teacher {job.teacher} on {job.dataset} seed={job.seed}", self.bench.teacher_epochs)
                 trainer = Scratch(model, None, info)
-                cfg = TrainConfig(epochs=self.bench.teacher_epochs, batch_size=self.bench.batch_size,
-                                  lr=self.bench.lr, device=self.device, seed=job.seed,
-                                  augment=self.bench.augment or self.bench.teacher_augment,
-                                  amp=self.bench.amp, selection=self.bench.teacher_selection)
+                cfg = teacher_train_config(self.bench, job.seed, self.device)
                 log = TrainingLog(self.out_dir / "logs" / f"teacher-{key}.jsonl")
                 result = fit(trainer, bundle.train, bundle.val, cfg,
                              on_epoch=lambda e, r: (self.reporter.epoch(e + 1, r), log.write(r)))
