@@ -67,6 +67,7 @@ def test_e2kd_on_mobilenet_explains_a_stage_of_at_least_7x7_through_a_differenti
     student = create_model("mobilenetv3_small_050", {}, num_classes=3, in_chans=3, image_size=28)
     method = E2KD(student, create_model("resnet18", {}, num_classes=3, in_chans=3, image_size=28), info)
     assert method.s_layer == "blocks.0"  # 7x7 at 28 px; blocks.1, .3 and .5 are 4x4, 2x2 and 1x1
+    assert method.t_layer == "layer1"  # the teacher's too: 7x7 at 28 px, where layer4 (the reference's) is 1x1
     assert not any(type(m) is torch.nn.Hardsigmoid for m in student.modules())
     x = torch.randn(2, 3, 28, 28)
     method.release()

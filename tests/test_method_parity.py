@@ -179,7 +179,8 @@ def conv1x1(w, f):
     return np.einsum("oi,bihw->bohw", w, f)
 
 
-def test_fitnets_hint_is_mse_of_relu_bn_conv_regressor(tiny_data):
+def test_fitnets_hint_is_mse_of_relu_bn_conv_regressor_on_the_smaller_map(tiny_data):
+    """kdbench's ``hint_loss`` itself: regressor, then the larger map average-pooled to the smaller, then MSE."""
     from kdbench.builtins.models import TinyCNN
 
     method = FitNets(TinyCNN(3, widths=(8, 16)), TinyCNN(3), tiny_data.info)
@@ -187,15 +188,43 @@ def test_fitnets_hint_is_mse_of_relu_bn_conv_regressor(tiny_data):
     assert [type(m).__name__ for m in reg] == ["Conv2d", "BatchNorm2d", "ReLU"] and reg[0].bias is not None
     cs, ct = reg[0].in_channels, reg[0].out_channels
     fs = rng.normal(size=(4, cs, 8, 8))
-    ft = np.maximum(rng.normal(size=(4, ct, 8, 8)), 0)
+    ft = np.maximum(rng.normal(size=(4, ct, 4, 4)), 0)  # the teacher's map is half the student's
     w, b = reg[0].weight.detach().double().numpy()[:, :, 0, 0], reg[0].bias.detach().double().numpy()
     z = conv1x1(w, fs) + b[None, :, None, None]
     mu, var = z.mean(axis=(0, 2, 3), keepdims=True), z.var(axis=(0, 2, 3), keepdims=True)
     h = np.maximum((z - mu) / np.sqrt(var + reg[1].eps), 0)  # BN in training mode, weight 1, bias 0
+    h = h.reshape(4, ct, 4, 2, 4, 2).mean(axis=(3, 5))  # 2x2 average pooling to the teacher's 4x4
     expected = ((h - ft) ** 2).mean()
     method.train()
-    got = F.mse_loss(reg(t32(fs)), t32(ft))
+    method._s_tap.features[method.s_layer] = t32(fs)
+    got = method.hint_loss({f"feature:{method.t_layer}": t32(ft)})
     assert got.item() == pytest.approx(expected, rel=1e-4)
+
+
+def test_fitnets_two_stage_is_the_hint_alone_then_hinton_kd(tiny_data):
+    """Romero et al.'s schedule: before ``hint_fraction`` (0.3) of training the loss is the hint
+    alone; from it on, (1 - alpha) * CE + alpha * T^2 * KL(p_t || p_s), alpha=0.9, T=4."""
+    from kdbench.builtins.models import TinyCNN
+
+    torch.manual_seed(4)
+    student, teacher = TinyCNN(3, widths=(8, 16)), TinyCNN(3).eval()
+    method = FitNets(student, teacher, tiny_data.info, two_stage=True)
+    x, y = tiny_data.train.x[:6], tiny_data.train.y[:6]
+    method.train()
+    method.progress = 0.29
+    out = method(x, y)
+    assert set(out) == {"loss", "logits", "hint"} and out["loss"].item() == out["hint"].item()
+    method.progress = 0.3
+    out = method(x, y)
+    assert "hint" not in out
+    s = out["logits"].detach().double().numpy()
+    with torch.no_grad():
+        t = teacher(x).double().numpy()
+    ps, pt = softmax(s / 4), softmax(t / 4)
+    kd = 16 * np.mean(np.sum(pt * (np.log(pt) - np.log(ps)), axis=1))
+    ce = _ce(s, y.numpy())
+    assert out["kd"].item() == pytest.approx(kd, rel=1e-4)
+    assert out["loss"].item() == pytest.approx(0.1 * ce + 0.9 * kd, rel=1e-4)
 
 
 def test_vid_is_gaussian_nll_with_softplus_variance_and_bias_free_regressor():
@@ -233,6 +262,7 @@ def test_e2kd_explanation_term_is_one_minus_cosine_of_input_size_gradcams(tiny_d
     torch.manual_seed(1)
     student, teacher = TinyCNN(3, widths=(8, 16)), TinyCNN(3)
     method = E2KD(student, teacher, tiny_data.info)
+    assert (method.s_layer, method.t_layer) == ("stages.1", "stages.2")  # deepest stages of >= 7x7: 16x16, 8x8
     x = tiny_data.train.x[:6]
     method.train()
     student.eval()  # fixed batch-norm statistics, so the reference forward below sees the same network

@@ -7,8 +7,10 @@ Romero et al.: the first ``hint_fraction`` of the epochs train the student only 
 hint, the rest on Hinton KD (T, alpha).
 
 The regressor is RepDistiller's and mdistiller's ``ConvReg`` with ``use_relu=True``:
-1x1 convolution (with bias), batch norm, ReLU. The hinted teacher stage is the output of
-a ReLU block, so the ReLU keeps the regression target's sign structure.
+1x1 convolution (with bias), batch norm, ReLU. For ResNet and plain-CNN teachers the
+hinted stage is the output of a ReLU block, so the ReLU keeps the regression target's sign
+structure; a MobileNet teacher's stage ends in a linear bottleneck and can be negative,
+which the references' regressor (the same ReLU) does not handle either.
 """
 
 from __future__ import annotations
