@@ -6,6 +6,7 @@ import json
 
 import numpy as np
 import pytest
+from scipy.stats import t as student_t
 from sklearn.metrics import roc_auc_score
 
 from kdbench.evaluate.fidelity import decode_correct, decode_scores, encode_scores
@@ -116,6 +117,8 @@ def test_the_auc_interval_adds_the_between_seed_variance_of_the_gain():
     aucs, cov = delong_covariance(np.stack([m for m, _ in pairs] + scratch), labels)
     c = np.array([1, 1, 1, -1, -1, -1]) / 3
     per_seed = aucs[:3] - aucs[3:]
-    expected = 1.959964 * np.sqrt(c @ cov @ c + np.var(per_seed, ddof=1) / 3)
+    test_var, seed_var = c @ cov @ c, np.var(per_seed, ddof=1) / 3
+    dof = (test_var + seed_var) ** 2 / (seed_var ** 2 / 2)  # Welch-Satterthwaite, the seeds' 2 dof
+    expected = student_t.ppf(0.975, dof) * np.sqrt(test_var + seed_var)
     assert (hi - lo) / 2 == pytest.approx(expected, rel=1e-5)
     assert (hi - lo) / 2 > 1.959964 * np.sqrt(c @ cov @ c) * 1.2  # the seeds widen it here

@@ -1,12 +1,16 @@
-"""Paired bootstrap intervals of the accuracy gain over scratch, from the rows alone."""
+"""Intervals of the accuracy gain over scratch (paired bootstrap over images, plus the seeds), from the rows alone."""
 
 from __future__ import annotations
 
 import json
 
 import numpy as np
+import pytest
+from scipy.stats import norm
+from scipy.stats import t as student_t
 
 from kdbench.evaluate.fidelity import decode_correct, decode_scores, encode_correct
+from kdbench.report.gain_interval import gain_interval
 from kdbench.report.intervals import paired_gain_interval
 
 
@@ -56,3 +60,49 @@ def test_tables_show_the_interval_for_every_distilled_student(tmp_path):
     assert hinton["gain_auc_lo_mean"] < hinton["gain_auc_mean"] < hinton["gain_auc_hi_mean"]
     assert next(r for r in table if r["method"] == "scratch")["gain_accuracy_lo_mean"] is None
     assert "ΔAcc. 95% lo" in (tmp_path / "leaderboard.md").read_text()
+
+
+def test_seeds_share_the_test_images_so_repeating_a_seed_adds_no_certainty():
+    """Seeds and images are crossed: three seeds that got exactly the same images right give the
+    one-seed interval. Resampling the images afresh for each seed would shrink it by about sqrt(3)."""
+    rng = np.random.default_rng(2)
+    s = rng.random(300) < 0.7
+    m = s ^ (rng.random(300) < 0.15)
+    lo1, hi1 = paired_gain_interval([(m, s)])
+    lo3, hi3 = paired_gain_interval([(m, s)] * 3)
+    assert hi3 - lo3 == pytest.approx(hi1 - lo1, rel=1e-9)
+    gain = m.mean() - s.mean()
+    sd = np.sqrt(np.var(m.astype(float) - s, ddof=0) / 300)  # the closed form the bootstrap estimates
+    assert (hi1 - lo1) / 2 == pytest.approx(norm.ppf(0.975) * sd, rel=0.08)
+    assert lo1 < gain < hi1
+
+
+def test_few_seeds_get_students_t_with_welch_satterthwaite_dof():
+    # the seeds alone (no test-sample variance): t with S - 1 = 2 dof, 4.30 instead of 1.96
+    gain, lo, hi = gain_interval(0.02, 0.0, np.array([0.0, 0.02, 0.04]))
+    assert (hi - lo) / 2 == pytest.approx(student_t.ppf(0.975, 2) * np.sqrt(0.0004 / 3), rel=1e-9)
+    # the images dominate: the degrees of freedom grow and the quantile nears the normal one
+    gain, lo, hi = gain_interval(0.02, 1.0, np.array([0.0, 0.02, 0.04]))
+    assert (hi - lo) / 2 == pytest.approx(norm.ppf(0.975) * np.sqrt(1.0 + 0.0004 / 3), rel=1e-3)
+    # in between, exactly the Welch-Satterthwaite dof
+    v, b = 0.0002, 0.0004 / 3
+    gain, lo, hi = gain_interval(0.02, v, np.array([0.0, 0.02, 0.04]))
+    assert (hi - lo) / 2 == pytest.approx(student_t.ppf(0.975, (v + b) ** 2 / (b ** 2 / 2)) * np.sqrt(v + b))
+
+
+def test_three_seed_intervals_cover_a_true_zero_gain_at_their_level():
+    """Seed-to-seed variation dominates (the method helps in one seed, hurts in another) and the
+    true mean gain is 0: the 95% interval must cover 0 in about 95% of experiments (here 94%).
+    The same variances with a normal quantile cover it in 88% of these experiments."""
+    rng = np.random.default_rng(7)
+    n, covered, trials = 200, 0, 300
+    for _ in range(trials):
+        s = rng.random(n) < 0.5  # scratch at 50%, so fixing and breaking images are equally likely
+        pairs = []
+        for shift in rng.normal(0.0, 0.05, 3):  # each seed's effect: symmetric around 0
+            flip = rng.random(n) < abs(shift)  # these images become right (shift > 0) or wrong
+            m = np.where(flip, shift > 0, s)
+            pairs.append((m.astype(bool), s))
+        lo, hi = paired_gain_interval(pairs, resamples=400)
+        covered += lo <= 0 <= hi
+    assert covered / trials >= 0.92

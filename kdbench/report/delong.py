@@ -11,13 +11,14 @@ The gain of a method over ``scratch`` is averaged over seeds, and every seed's m
 scored on the same test images, so the gain is one linear contrast of 2 x seeds AUCs:
 ``c = (1/S, ..., 1/S, -1/S, ..., -1/S)``, with variance ``c' Σ c`` from DeLong's
 covariance ``Σ``: the uncertainty from the test sample, given the trained models. The
-trained models themselves vary with the seed; as the paired bootstrap of the accuracy gain
-resamples seeds, the AUC interval adds the between-seed variance of the per-seed gains over
-the number of seeds, ``s² / S``:
+trained models themselves vary with the seed, so, as for the accuracy gain, the interval
+adds the between-seed variance of the per-seed gains over the number of seeds, ``s² / S``,
+with Student's t for the few seeds (report/gain_interval.py):
 
-    gain ± 1.96 sqrt(c' Σ c + s² / S)
+    gain ± t_nu sqrt(c' Σ c + s² / S)
 
-With one seed, only the test-sample term remains (the footnote says how many seeds).
+With one seed, only the test-sample term remains, with the normal quantile (the footnote
+says how many seeds).
 
 Many-class sets report the macro one-vs-rest AUC; each row stores every test image's
 influence on it (evaluate/auc_influence.py), DeLong's placements in a form that sums over
@@ -29,9 +30,9 @@ between-seed term.
 from __future__ import annotations
 
 import numpy as np
-from scipy.stats import norm
 
 from kdbench.evaluate.auc_influence import outranked
+from kdbench.report.gain_interval import gain_interval
 
 
 def delong_covariance(scores: np.ndarray, labels: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -63,7 +64,7 @@ def auc_gain_interval(pairs: list[tuple[np.ndarray, np.ndarray]], labels: np.nda
     scores = np.stack([p[0] for p in pairs] + [p[1] for p in pairs])
     aucs, cov = delong_covariance(scores, labels)
     contrast = np.concatenate([np.full(k, 1.0 / k), np.full(k, -1.0 / k)])
-    return _interval(float(contrast @ aucs), max(contrast @ cov @ contrast, 0.0), aucs[:k] - aucs[k:], level)
+    return gain_interval(float(contrast @ aucs), max(contrast @ cov @ contrast, 0.0), aucs[:k] - aucs[k:], level)
 
 
 def influence_gain_interval(pairs: list[tuple[float, float, np.ndarray, np.ndarray]],
@@ -75,12 +76,4 @@ def influence_gain_interval(pairs: list[tuple[float, float, np.ndarray, np.ndarr
     """
     per_seed = np.array([a - b for a, b, _, _ in pairs], dtype=np.float64)
     psi = np.mean([np.asarray(pa, np.float64) - np.asarray(pb, np.float64) for _, _, pa, pb in pairs], axis=0)
-    return _interval(float(per_seed.mean()), float(np.var(psi)) / psi.size, per_seed, level)
-
-
-def _interval(gain: float, test_variance: float, per_seed: np.ndarray, level: float) -> tuple[float, float, float]:
-    """``(gain, lo, hi)``: the normal interval from the test-sample variance plus the between-seed ``s² / S``."""
-    k = len(per_seed)
-    between_seeds = float(np.var(per_seed, ddof=1)) / k if k > 1 else 0.0
-    half = float(norm.ppf(0.5 + level / 2) * np.sqrt(test_variance + between_seeds))
-    return gain, gain - half, gain + half
+    return gain_interval(float(per_seed.mean()), float(np.var(psi)) / psi.size, per_seed, level)

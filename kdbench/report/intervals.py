@@ -1,12 +1,17 @@
-"""95% confidence intervals for a method's accuracy gain over ``scratch``: a paired bootstrap.
+"""95% confidence intervals for a method's gain over ``scratch``: test images and seeds.
 
 A gain "beyond two seed-stds" judged by eye from three seeds is not evidence. Each
-predictive row stores which test images its model got right (``test_correct``), so the gain
-of a method over ``scratch`` (same dataset, teacher, student, fraction and seed) can be
-resampled the way the experiment varies: seeds with replacement, then test images with
-replacement, the same images for both models (paired). The interval is the 2.5th and 97.5th
-percentiles of the resampled mean gain. An interval that excludes 0 is a gain (or loss)
-that neither the test sample nor the seeds explain.
+predictive row stores which test images its model got right (``test_correct``), so the
+accuracy gain of a method over ``scratch`` (same dataset, teacher, student, fraction and
+seed) can be taken apart the way the experiment varies. Seeds and test images are
+crossed, not nested: every seed's two models are scored on the same images, and an image
+that the method gets right in one seed it tends to get right in the others. So the
+test-sample variance of the seed-averaged gain comes from a paired bootstrap that draws
+one resample of the images and applies it to both models of every seed (a fresh resample
+per seed would shrink it by up to the number of seeds), and the seeds add the
+between-seed variance of the per-seed gains, with Student's t for the few seeds
+(report/gain_interval.py). An interval that excludes 0 is a gain (or loss) that neither
+the test sample nor the seeds explain.
 
 For binary tasks, rows also store each test image's positive-class score, and the AUC gain
 gets a DeLong interval (report/delong.py) in ``gain_auc_lo`` / ``gain_auc_hi``. Many-class
@@ -21,6 +26,7 @@ import pandas as pd
 
 from kdbench.evaluate.fidelity import decode_correct, decode_scores
 from kdbench.report.delong import auc_gain_interval, influence_gain_interval
+from kdbench.report.gain_interval import gain_interval
 
 #: Bootstrap resamples and the generator seed: fixed, so a table is reproducible.
 RESAMPLES = 2000
@@ -29,15 +35,15 @@ KEYS = ["dataset", "teacher", "student", "fraction"]
 
 
 def paired_gain_interval(pairs: list[tuple[np.ndarray, np.ndarray]], resamples: int = RESAMPLES,
-                         seed: int = SEED) -> tuple[float, float]:
-    """``pairs``: per seed, (method correct, scratch correct) over the same test images."""
+                         seed: int = SEED, level: float = 0.95) -> tuple[float, float]:
+    """``pairs``: per seed, (method correct, scratch correct) over the same test images, in the same order."""
+    diffs = np.stack([m.astype(float) - s.astype(float) for m, s in pairs])  # seeds x images
+    per_image = diffs.mean(axis=0)  # each image's gain, averaged over the seeds
     rng = np.random.default_rng(seed)
-    diffs = [m.astype(float) - s.astype(float) for m, s in pairs]
-    gains = np.empty(resamples)
-    for b in range(resamples):
-        chosen = rng.integers(0, len(diffs), len(diffs)) if len(diffs) > 1 else [0]
-        gains[b] = np.mean([diffs[i][rng.integers(0, len(diffs[i]), len(diffs[i]))].mean() for i in chosen])
-    lo, hi = np.percentile(gains, [2.5, 97.5])
+    n = per_image.size
+    boot = np.concatenate([per_image[rng.integers(0, n, (chunk, n))].mean(axis=1)
+                           for chunk in np.diff(np.r_[0:resamples:256, resamples])])
+    _, lo, hi = gain_interval(float(per_image.mean()), float(np.var(boot, ddof=1)), diffs.mean(axis=1), level)
     return float(lo), float(hi)
 
 
