@@ -106,3 +106,29 @@ def test_three_seed_intervals_cover_a_true_zero_gain_at_their_level():
         lo, hi = paired_gain_interval(pairs, resamples=400)
         covered += lo <= 0 <= hi
     assert covered / trials >= 0.92
+
+
+def test_vs_random_interval_is_of_the_seed_mean_not_the_mean_of_the_seeds_bounds():
+    import pandas as pd
+
+    from kdbench.report.intervals import add_vs_random_intervals
+
+    group = ["model", "explainer"]
+    m = "faithfulness_correlation_vs_random"
+    z = norm.ppf(0.975)
+
+    def frame(values, half):
+        return pd.DataFrame({"model": "a", "explainer": "gradcam", m: values,
+                             f"{m}_lo": [v - half for v in values], f"{m}_hi": [v + half for v in values]})
+
+    agg = pd.DataFrame({"model": ["a"], "explainer": ["gradcam"], f"{m}_lo_mean": [0.0], f"{m}_hi_mean": [0.0]})
+    # three seeds that agree: the one seed's image interval, whatever the number of seeds
+    same = add_vs_random_intervals(agg, frame([0.10, 0.10, 0.10], 0.05), [m], group).iloc[0]
+    assert (same[f"{m}_lo_mean"], same[f"{m}_hi_mean"]) == pytest.approx((0.05, 0.15))
+    # seeds that disagree: their spread widens it, with t at 2 dof when it dominates
+    values = np.array([0.02, 0.10, 0.18])
+    varied = add_vs_random_intervals(agg, frame(list(values), 0.001), [m], group).iloc[0]
+    v, b = (0.001 / z) ** 2, np.var(values, ddof=1) / 3
+    half = student_t.ppf(0.975, (v + b) ** 2 / (b ** 2 / 2)) * np.sqrt(v + b)
+    assert (varied[f"{m}_lo_mean"], varied[f"{m}_hi_mean"]) == pytest.approx((0.10 - half, 0.10 + half))
+    assert varied[f"{m}_lo_mean"] < 0  # while every seed's own interval excludes 0

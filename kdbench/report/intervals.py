@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
+from scipy.stats import norm
 
 from kdbench.evaluate.fidelity import decode_correct, decode_scores
 from kdbench.report.delong import auc_gain_interval, influence_gain_interval
@@ -102,4 +103,33 @@ def add_gain_intervals(agg: pd.DataFrame, df: pd.DataFrame) -> pd.DataFrame:
             if pairs and all(np.isfinite([r["auc"], b["auc"]]).all() for _, _, r, b in pairs):
                 _, lo, hi = influence_gain_interval([(r["auc"], b["auc"], m, s) for m, s, r, b in pairs])
                 agg.loc[i, ["gain_auc_lo_mean", "gain_auc_hi_mean"]] = lo, hi
+    return agg
+
+
+def add_vs_random_intervals(agg: pd.DataFrame, df: pd.DataFrame, metrics: list[str], group: list[str],
+                            level: float = 0.95) -> pd.DataFrame:
+    """Replace the seed means of each ``<m>_lo``/``<m>_hi`` with an interval of the seed-averaged ``<m>``.
+
+    Each explanation row carries its own seed's bootstrap interval over the images of the
+    fixed evaluation subset; the mean of those bounds ignores how the seeds differ. The
+    subset is the same for every seed, so the seeds' image errors may be fully correlated:
+    the test-sample variance is taken as ``(mean_s sd_s)²``, its upper bound, with each
+    ``sd_s = (hi_s - lo_s) / (2 z)``; the seeds add ``s² / S`` with Student's t, as for the gains.
+    """
+    agg = agg.copy()
+    z = 2 * float(norm.ppf(0.5 + level / 2))
+    for m in metrics:
+        if f"{m}_lo" not in df or f"{m}_hi" not in df:
+            continue
+        out = []
+        for keys, g in df.groupby(group, dropna=False, sort=False):
+            v, lo, hi = (pd.to_numeric(g[c], errors="coerce") for c in (m, f"{m}_lo", f"{m}_hi"))
+            ok = v.notna() & lo.notna() & hi.notna()
+            bounds = (np.nan, np.nan)
+            if ok.any():
+                sd = float(((hi - lo)[ok] / z).mean())
+                _, *bounds = gain_interval(float(v[ok].mean()), sd ** 2, v[ok].to_numpy(), level)
+            out.append((*keys, *bounds))
+        new = pd.DataFrame(out, columns=[*group, f"{m}_lo_mean", f"{m}_hi_mean"])
+        agg = agg.drop(columns=[f"{m}_lo_mean", f"{m}_hi_mean"], errors="ignore").merge(new, on=group, how="left")
     return agg

@@ -27,7 +27,7 @@ import numpy as np
 import pandas as pd
 
 from kdbench.config.record import non_default_settings
-from kdbench.report.intervals import add_gain_intervals
+from kdbench.report.intervals import add_gain_intervals, add_vs_random_intervals
 from kdbench.report.references import reference_note
 from kdbench.report.teacher_check import weak_teachers
 from kdbench.run.results import latest_rows
@@ -231,13 +231,16 @@ def vs_random_table(rows: list[dict]) -> Table | None:
     df = df[df["explainer"] != "random"].copy()
     bounds = [f"{m}_{b}" for m in present for b in ("lo", "hi") if f"{m}_{b}" in df]
     agg = aggregate(df, GROUP + ["explainer"], present + bounds)
+    agg = add_vs_random_intervals(agg, df, present, GROUP + ["explainer"])
     agg = _sorted(agg, ["explainer"])
     return Table("explanations_vs_random", "Explanation metrics against the random baseline (paired, > 0 is better)",
                  agg, GROUP + ["explainer", "n"], present, specs,
                  "Per model and explainer: the metric minus the `random` explainer's on the same images of the same "
                  "model, oriented so that > 0 means better than random; mean ± std over seeds. Each seed's 95% "
-                 "bootstrap interval over the images is in runs.jsonl (`<metric>_vs_random_lo/_hi`) and in "
-                 "leaderboard_explanations_vs_random.csv.")
+                 "bootstrap interval over the images is in runs.jsonl (`<metric>_vs_random_lo/_hi`); "
+                 "leaderboard_explanations_vs_random.csv has the 95% interval of the seed mean (`_lo_mean`, "
+                 "`_hi_mean`): the seeds' image variance, taken as fully correlated since every seed scores the same "
+                 "images, plus the between-seed variance, with Student's t.")
 
 
 def fraction_table(rows: list[dict], metric: str = "accuracy") -> Table | None:
