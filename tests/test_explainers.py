@@ -184,3 +184,25 @@ def test_featuremap_figure_is_written_per_model(tmp_path):
     figures = sorted(p.name for p in (tmp_path / "out").glob("featuremaps_*.png"))
     assert figures == ["featuremaps_synthetic_smallcnn_hinton_1.png", "featuremaps_synthetic_smallcnn_scratch_1.png",
                        "featuremaps_synthetic_tinycnn_teacher_1.png"]
+
+
+def test_mprt_scores_a_model_independent_map_one_and_a_weight_dependent_map_far_lower(trained):
+    """The model-parameter randomisation test (Adebayo et al. 2018) as kdbench scores it: Spearman
+    correlation of each image's explanation before and after every layer is re-initialised from the
+    top. An explanation that ignores the model must score 1 (the sanity check fails); Grad-CAM of a
+    trained model must not."""
+    from kdbench.explain.metrics import quantus_explain_func
+
+    data, model = trained
+    x, y = data.test.x[:8], data.test.y[:8]
+    metric = BY_NAME["mprt"]
+    assert not metric.higher_is_better
+    rand = random_map(model, x, y).numpy()
+    value, why = evaluate_metric(metric, model, x, y, rand, None, explain_func=quantus_explain_func(random_map),
+                                 num_classes=3)
+    np.testing.assert_allclose(value, 1.0, atol=1e-6, err_msg=str(why))
+    cam = gradcam(model, x, y).numpy()
+    value, why = evaluate_metric(metric, model, x, y, cam, None, explain_func=quantus_explain_func(gradcam),
+                                 num_classes=3)
+    finite = value[np.isfinite(value)]
+    assert finite.size >= 4 and np.abs(finite).mean() < 0.6, (value, why)
