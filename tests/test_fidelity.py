@@ -42,6 +42,12 @@ def test_teacher_agreement_and_class_metrics():
     out = class_metrics(probs, np.array([0, 1, 2, 2]), "multiclass", ("a", "b", "c"))
     assert out["recall_per_class"] == {"a": 1.0, "b": 1.0, "c": 0.5}
     assert out["balanced_accuracy"] == pytest.approx(np.mean([1.0, 1.0, 0.5]))
+    # a class with no test image has no recall (not 0), and balanced accuracy leaves it out
+    out = class_metrics(probs, np.array([0, 1, 1, 0]), "multiclass", ("a", "b", "c"))
+    assert out["recall_per_class"] == {"a": 1.0, "b": 0.5, "c": None}
+    assert out["balanced_accuracy"] == pytest.approx(0.75)
+    out = class_metrics(np.array([[0.9, 0.2], [0.1, 0.3]]), np.array([[1, 0], [0, 0]]), "multilabel", ("x", "z"))
+    assert out["recall_per_class"] == {"x": 1.0, "z": None}
 
 
 def test_explanation_agreement_is_one_for_the_teacher_itself_and_lower_for_another_model(tiny_data):

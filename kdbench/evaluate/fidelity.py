@@ -61,7 +61,12 @@ def expected_calibration_error(probs: np.ndarray, y: np.ndarray, task: str, bins
 
 
 def class_metrics(probs: np.ndarray, y: np.ndarray, task: str, class_names) -> dict:
-    """``balanced_accuracy`` and ``recall_per_class`` (a dict by class name)."""
+    """``balanced_accuracy`` and ``recall_per_class`` (a dict by class name).
+
+    A class with no image in the test split has no recall: ``None`` (null in runs.jsonl), not
+    0, which would read as a class the model always misses. ``balanced_accuracy`` leaves such a
+    class out, as scikit-learn does.
+    """
     y = np.asarray(y)
     names = [str(c) for c in class_names]
     with warnings.catch_warnings():
@@ -70,13 +75,16 @@ def class_metrics(probs: np.ndarray, y: np.ndarray, task: str, class_names) -> d
             pred = (probs >= 0.5).astype(int)
             truth = (y > 0.5).astype(int)
             per_label = [balanced_accuracy_score(truth[:, j], pred[:, j]) for j in range(truth.shape[1])]
-            recalls = [recall_score(truth[:, j], pred[:, j], zero_division=0) for j in range(truth.shape[1])]
-            return {"balanced_accuracy": float(np.mean(per_label)),
-                    "recall_per_class": dict(zip(names, map(float, recalls)))}
+            recalls = [recall_score(truth[:, j], pred[:, j], zero_division=np.nan) for j in range(truth.shape[1])]
+            return {"balanced_accuracy": float(np.mean(per_label)), "recall_per_class": _by_name(names, recalls)}
         pred = probs.argmax(1)
-        recalls = recall_score(y, pred, labels=np.arange(len(names)), average=None, zero_division=0)
-        return {"balanced_accuracy": float(balanced_accuracy_score(y, pred)),
-                "recall_per_class": dict(zip(names, map(float, recalls)))}
+        recalls = recall_score(y, pred, labels=np.arange(len(names)), average=None, zero_division=np.nan)
+        return {"balanced_accuracy": float(balanced_accuracy_score(y, pred)), "recall_per_class": _by_name(names, recalls)}
+
+
+def _by_name(names: list[str], recalls) -> dict:
+    """Recalls by class name, ``None`` where undefined (JSON has no NaN)."""
+    return {n: (float(r) if np.isfinite(r) else None) for n, r in zip(names, recalls)}
 
 
 def encode_correct(correct: np.ndarray) -> str:
