@@ -13,6 +13,9 @@ between-seed variance of the per-seed gains, with Student's t for the few seeds
 (report/gain_interval.py). An interval that excludes 0 is a gain (or loss) that neither
 the test sample nor the seeds explain.
 
+:func:`add_vs_random_intervals` does the same for an explanation's score over the ``random``
+explainer's, from each seed's own interval over the explained images.
+
 For binary tasks, rows also store each test image's positive-class score, and the AUC gain
 gets a DeLong interval (report/delong.py) in ``gain_auc_lo`` / ``gain_auc_hi``. Many-class
 rows store each test image's influence on the macro AUC instead (``test_auc_influence``),
@@ -42,8 +45,8 @@ def paired_gain_interval(pairs: list[tuple[np.ndarray, np.ndarray]], resamples: 
     per_image = diffs.mean(axis=0)  # each image's gain, averaged over the seeds
     rng = np.random.default_rng(seed)
     n = per_image.size
-    boot = np.concatenate([per_image[rng.integers(0, n, (chunk, n))].mean(axis=1)
-                           for chunk in np.diff(np.r_[0:resamples:256, resamples])])
+    chunks = [min(256, resamples - start) for start in range(0, resamples, 256)]  # bounded memory
+    boot = np.concatenate([per_image[rng.integers(0, n, (size, n))].mean(axis=1) for size in chunks])
     _, lo, hi = gain_interval(float(per_image.mean()), float(np.var(boot, ddof=1)), diffs.mean(axis=1), level)
     return float(lo), float(hi)
 
@@ -114,10 +117,10 @@ def add_vs_random_intervals(agg: pd.DataFrame, df: pd.DataFrame, metrics: list[s
     fixed evaluation subset; the mean of those bounds ignores how the seeds differ. The
     subset is the same for every seed, so the seeds' image errors may be fully correlated:
     the test-sample variance is taken as ``(mean_s sd_s)²``, its upper bound, with each
-    ``sd_s = (hi_s - lo_s) / (2 z)``; the seeds add ``s² / S`` with Student's t, as for the gains.
+    ``sd_s = (hi_s - lo_s) / (2 z)`` (z the normal quantile); the seeds add ``s² / S`` with Student's t, as for the gains.
     """
     agg = agg.copy()
-    z = 2 * float(norm.ppf(0.5 + level / 2))
+    width_per_sd = 2 * float(norm.ppf(0.5 + level / 2))
     for m in metrics:
         if f"{m}_lo" not in df or f"{m}_hi" not in df:
             continue
@@ -127,7 +130,7 @@ def add_vs_random_intervals(agg: pd.DataFrame, df: pd.DataFrame, metrics: list[s
             ok = v.notna() & lo.notna() & hi.notna()
             bounds = (np.nan, np.nan)
             if ok.any():
-                sd = float(((hi - lo)[ok] / z).mean())
+                sd = float(((hi - lo)[ok] / width_per_sd).mean())
                 _, *bounds = gain_interval(float(v[ok].mean()), sd ** 2, v[ok].to_numpy(), level)
             out.append((*keys, *bounds))
         new = pd.DataFrame(out, columns=[*group, f"{m}_lo_mean", f"{m}_hi_mean"])
