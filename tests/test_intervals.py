@@ -132,3 +132,19 @@ def test_vs_random_interval_is_of_the_seed_mean_not_the_mean_of_the_seeds_bounds
     half = student_t.ppf(0.975, (v + b) ** 2 / (b ** 2 / 2)) * np.sqrt(v + b)
     assert (varied[f"{m}_lo_mean"], varied[f"{m}_hi_mean"]) == pytest.approx((0.10 - half, 0.10 + half))
     assert varied[f"{m}_lo_mean"] < 0  # while every seed's own interval excludes 0
+
+
+def test_vs_random_table_carries_the_interval_of_the_seed_mean_and_no_statistics_of_the_seeds_bounds():
+    from kdbench.report.leaderboard import vs_random_table
+
+    m = "faithfulness_correlation_vs_random"
+    ids = {"dataset": "d", "teacher": "t", "student": "s", "method": "hinton", "fraction": 1.0}
+    values = np.array([0.05, 0.10, 0.15])
+    rows = [{**ids, "kind": "explanation", "status": "ok", "seed": seed, "explainer": "gradcam",
+             m: v, f"{m}_lo": v - 0.02, f"{m}_hi": v + 0.02} for seed, v in enumerate(values)]
+    row = vs_random_table(rows).frame.iloc[0]
+    assert not [c for c in row.index if c.endswith(("_lo_std", "_hi_std"))]
+    v, b = (0.02 / norm.ppf(0.975)) ** 2, np.var(values, ddof=1) / 3
+    half = student_t.ppf(0.975, (v + b) ** 2 / (b ** 2 / 2)) * np.sqrt(v + b)
+    assert (row[f"{m}_mean"], row[f"{m}_lo_mean"], row[f"{m}_hi_mean"]) == pytest.approx((0.10, 0.10 - half, 0.10 + half))
+    assert row[f"{m}_lo_mean"] < 0.10 - 0.02  # wider than the mean of the seeds' own bounds

@@ -111,10 +111,10 @@ def add_gain_intervals(agg: pd.DataFrame, df: pd.DataFrame) -> pd.DataFrame:
 
 def add_vs_random_intervals(agg: pd.DataFrame, df: pd.DataFrame, metrics: list[str], group: list[str],
                             level: float = 0.95) -> pd.DataFrame:
-    """Replace the seed means of each ``<m>_lo``/``<m>_hi`` with an interval of the seed-averaged ``<m>``.
+    """Add ``<m>_lo_mean``/``<m>_hi_mean``: the interval of the seed-averaged ``<m>``, from each seed's ``<m>_lo/_hi``.
 
     Each explanation row carries its own seed's bootstrap interval over the images of the
-    fixed evaluation subset; the mean of those bounds ignores how the seeds differ. The
+    fixed evaluation subset; the mean of those bounds would ignore how the seeds differ. The
     subset is the same for every seed, so the seeds' image errors may be fully correlated:
     the test-sample variance is taken as ``(mean_s sd_s)²``, its upper bound, with each
     ``sd_s = (hi_s - lo_s) / (2 z)`` (z the normal quantile); the seeds add ``s² / S`` with Student's t, as for the gains.
