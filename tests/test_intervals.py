@@ -77,6 +77,11 @@ def test_seeds_share_the_test_images_so_repeating_a_seed_adds_no_certainty():
     assert lo1 < gain < hi1
 
 
+def welch_half_width(v: float, b: float) -> float:
+    """95% half-width for test-sample variance ``v`` (infinite dof) plus between-seed variance ``b`` of 3 seeds
+    (2 dof), written out from Welch-Satterthwaite independently of report/gain_interval.py."""
+    return student_t.ppf(0.975, (v + b) ** 2 / (b ** 2 / 2)) * np.sqrt(v + b)
+
 def test_few_seeds_get_students_t_with_welch_satterthwaite_dof():
     # the seeds alone (no test-sample variance): t with S - 1 = 2 dof, 4.30 instead of 1.96
     gain, lo, hi = gain_interval(0.02, 0.0, np.array([0.0, 0.02, 0.04]))
@@ -87,7 +92,7 @@ def test_few_seeds_get_students_t_with_welch_satterthwaite_dof():
     # in between, exactly the Welch-Satterthwaite dof
     v, b = 0.0002, 0.0004 / 3
     gain, lo, hi = gain_interval(0.02, v, np.array([0.0, 0.02, 0.04]))
-    assert (hi - lo) / 2 == pytest.approx(student_t.ppf(0.975, (v + b) ** 2 / (b ** 2 / 2)) * np.sqrt(v + b))
+    assert (hi - lo) / 2 == pytest.approx(welch_half_width(v, b))
 
 
 def test_three_seed_intervals_cover_a_true_zero_gain_at_their_level():
@@ -129,7 +134,7 @@ def test_vs_random_interval_is_of_the_seed_mean_not_the_mean_of_the_seeds_bounds
     values = np.array([0.02, 0.10, 0.18])
     varied = add_vs_random_intervals(agg, frame(list(values), 0.001), [m], group).iloc[0]
     v, b = (0.001 / z) ** 2, np.var(values, ddof=1) / 3
-    half = student_t.ppf(0.975, (v + b) ** 2 / (b ** 2 / 2)) * np.sqrt(v + b)
+    half = welch_half_width(v, b)
     assert (varied[f"{m}_lo_mean"], varied[f"{m}_hi_mean"]) == pytest.approx((0.10 - half, 0.10 + half))
     assert varied[f"{m}_lo_mean"] < 0  # while every seed's own interval excludes 0
 
@@ -145,6 +150,6 @@ def test_vs_random_table_carries_the_interval_of_the_seed_mean_and_no_statistics
     row = vs_random_table(rows).frame.iloc[0]
     assert not [c for c in row.index if c.endswith(("_lo_std", "_hi_std"))]
     v, b = (0.02 / norm.ppf(0.975)) ** 2, np.var(values, ddof=1) / 3
-    half = student_t.ppf(0.975, (v + b) ** 2 / (b ** 2 / 2)) * np.sqrt(v + b)
+    half = welch_half_width(v, b)
     assert (row[f"{m}_mean"], row[f"{m}_lo_mean"], row[f"{m}_hi_mean"]) == pytest.approx((0.10, 0.10 - half, 0.10 + half))
     assert row[f"{m}_lo_mean"] < 0.10 - 0.02  # wider than the mean of the seeds' own bounds
