@@ -66,3 +66,28 @@ def test_metrics_that_re_explain_never_read_the_memo():
     without, _ = evaluate_metric(MAX_SENS, model, x, y, a, None, explain_func=explain)
     assert memo == {}
     np.testing.assert_array_equal(with_memo, without)
+
+
+def test_a_constant_map_moves_no_other_image_s_perturbations_nor_the_shared_forwards():
+    """Quantus draws per image in batch order: leaving the constant map's image out shifted every later image's
+    draws (unpaired against ``random``, and the memo missed). Each other image must score exactly as before."""
+    model, x, y, (a, b) = setup()
+    flat_a = a.copy()
+    flat_a[2] = 0.0  # e.g. a Grad-CAM that is zero everywhere after its ReLU
+
+    def explain(model, inputs, targets, **kwargs):
+        return np.abs(inputs).sum(1, keepdims=True)
+
+    for metric in (FC, MAX_SENS):
+        whole, _ = evaluate_metric(metric, model, x, y, a, None, explain_func=explain)
+        holed, note = evaluate_metric(metric, model, x, y, flat_a, None, explain_func=explain)
+        assert note == "1 constant maps skipped" and np.isnan(holed[2])
+        others = np.arange(len(x)) != 2
+        assert np.isfinite(whole).all()
+        np.testing.assert_array_equal(holed[others], whole[others])
+
+    memo: dict = {}
+    evaluate_metric(FC, model, x, y, b, None, forward_memo=memo)
+    calls = counted(model)
+    evaluate_metric(FC, model, x, y, flat_a, None, forward_memo=memo)
+    assert calls == []  # an explainer with a constant map reads the same 101 forwards from the memo

@@ -289,13 +289,30 @@ def flat_maps(a: np.ndarray) -> np.ndarray:
     return ~(spread > FLAT_TOLERANCE * np.abs(flat).max(1))
 
 
+def with_stand_ins(a: np.ndarray, flat: np.ndarray) -> np.ndarray:
+    """``a`` with each constant map replaced by a ramp over the pixels, to be scored and then discarded.
+
+    Why not drop those images: Quantus draws its random perturbations image by image in
+    batch order (faithfulness correlation's pixel subsets, max-sensitivity's noise), so one
+    image left out shifts the draws of every image after it. Scored on the same batch, every
+    explainer of a model gets the same perturbations of each image, so its difference from
+    ``random`` stays paired and the shared forwards (:class:`MemoisedForward`) still match.
+    """
+    ramp = np.linspace(0.0, 1.0, a[0].size, dtype=a.dtype).reshape(a.shape[1:])
+    out = a.copy()
+    out[flat] = ramp
+    return out
+
+
 def evaluate_metric(metric: XaiMetric, model, x: np.ndarray, y: np.ndarray, a: np.ndarray,
                     masks: np.ndarray | None, explain_func=None, device: str = "cpu",
                     num_classes: int | None = None, forward_memo: dict | None = None) -> tuple[np.ndarray, str]:
     """One score per image (NaN where it cannot be computed) and a note saying why.
 
     Images whose map is constant, or whose ground-truth mask is empty (localisation), get
-    NaN; a note counts them. A metric that cannot run at all gives all NaN and the reason.
+    NaN; a note counts them. A constant map is scored on a stand-in and its score discarded
+    rather than its image left out (:func:`with_stand_ins`), so the other images keep their
+    perturbations. A metric that cannot run at all gives all NaN and the reason.
 
     Quantus draws its random perturbations (faithfulness correlation's pixel subsets,
     max-sensitivity's noise) from NumPy's global generator; it is seeded with
@@ -316,23 +333,25 @@ def evaluate_metric(metric: XaiMetric, model, x: np.ndarray, y: np.ndarray, a: n
     if not np.isfinite(a).all():
         return out, "attributions are not finite"
     notes = []
-    keep = ~flat_maps(a)
-    if not keep.any():
+    flat = flat_maps(a)
+    if flat.all():
         return out, "every map is constant per image"
-    if not keep.all():
-        notes.append(f"{int((~keep).sum())} constant maps skipped")
+    if flat.any():
+        notes.append(f"{int(flat.sum())} constant maps skipped")
+        a = with_stand_ins(a, flat)
+    run = np.ones(n, dtype=bool)  # the images Quantus sees: all but those without a ground-truth mask
     if metric.needs_masks:
-        has_mask = masks.reshape(n, -1).any(1)
-        if not (keep & has_mask).any():
+        run = masks.reshape(n, -1).any(1)
+        if not (run & ~flat).any():
             return out, "every ground-truth mask is empty"
-        if not has_mask.all():
-            notes.append(f"{int((~has_mask).sum())} images with empty masks skipped")
-        keep &= has_mask
+        if not run.all():
+            notes.append(f"{int((~run).sum())} images with empty masks skipped")
+    keep = run & ~flat
     maps = np.repeat(a, x.shape[1], axis=1) if metric.perturbs_input and x.shape[1] > 1 else a
-    kwargs = dict(model=model, x_batch=x[keep], y_batch=y[keep], a_batch=maps[keep], channel_first=True,
-                  softmax=metric.softmax, device=device, batch_size=max(int(keep.sum()), 1))
+    kwargs = dict(model=model, x_batch=x[run], y_batch=y[run], a_batch=maps[run], channel_first=True,
+                  softmax=metric.softmax, device=device, batch_size=max(int(run.sum()), 1))
     if metric.needs_masks:
-        kwargs["s_batch"] = masks[keep]
+        kwargs["s_batch"] = masks[run]
     if metric.needs_explain_func:
         kwargs["explain_func"] = explain_func
     if metric.map_independent_inputs and forward_memo is not None:
@@ -347,8 +366,9 @@ def evaluate_metric(metric: XaiMetric, model, x: np.ndarray, y: np.ndarray, a: n
     finally:
         np.random.set_state(state)
     values = np.asarray([_as_float(v) for v in np.ravel(np.asarray(scores, dtype=object))], dtype=float)
-    if values.size != int(keep.sum()):
-        return out, f"quantus returned {values.size} scores for {int(keep.sum())} images"
+    if values.size != int(run.sum()):
+        return out, f"quantus returned {values.size} scores for {int(run.sum())} images"
+    values = values[keep[run]]  # a stand-in map's score is no score
     out[keep] = values
     bad = int((~np.isfinite(values)).sum())
     if bad == values.size:
