@@ -60,7 +60,7 @@ def build(plugins, method_name, info):
 
 def plain_loop(method, data, epochs: int, batch: int, loss_of) -> float:
     params = method.trainable_parameters()
-    opt = torch.optim.AdamW(params, lr=2e-3, weight_decay=1e-4)
+    opt = torch.optim.AdamW(params, lr=2e-3, weight_decay=1e-4, foreach=True)  # as kdbench's fit
     steps = epochs * -(-len(data.train) // batch)
     sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=2e-3, total_steps=steps, pct_start=0.15)
     gen = torch.Generator().manual_seed(0)

@@ -43,7 +43,7 @@ def kdbench_epoch(data, train, plugins, batch):
 
 def plain_epoch(data, train, plugins, batch, T=4.0, alpha=0.9):
     teacher, student = models(data.info, plugins)
-    opt = torch.optim.AdamW(student.parameters(), lr=2e-3, weight_decay=1e-4)
+    opt = torch.optim.AdamW(student.parameters(), lr=2e-3, weight_decay=1e-4, foreach=True)  # as kdbench's fit
     steps = -(-len(train) // batch)
     sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=2e-3, total_steps=steps, pct_start=0.15)
     gen = torch.Generator().manual_seed(0)
