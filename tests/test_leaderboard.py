@@ -157,3 +157,11 @@ def test_one_seed_with_several_fractions_gives_a_less_data_table():
     assert t.metrics == ["accuracy@0.5", "accuracy@1"]
     f = t.frame.set_index("method")
     assert f.loc["hinton", "accuracy@0.5_mean"] == 0.7 and np.isnan(f.loc["hinton", "accuracy@0.5_std"])
+
+
+def test_footnote_dates_a_resumed_run_by_its_range_and_names_every_version(rows):
+    later = [dict(row(m, 3, 0.7), timestamp="2026-11-23T01:02:03", torch_version="y") for m in ("scratch", "hinton")]
+    note = frame(rows + later)["predictive"].footnote
+    assert "2026-11-21 to 2026-11-23" in note and "torch x and y" in note
+    failed = dict(row("fitnets", 4, 0.1), status="failed", timestamp="2026-12-31T00:00:00", torch_version="w")
+    assert "2026-12-31" not in frame(rows + [failed])["predictive"].footnote  # a failed row produced no number

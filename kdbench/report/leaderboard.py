@@ -288,7 +288,6 @@ def build_tables(rows: list[dict], metrics: list[str] | None = None,
 
 # -- footnotes --------------------------------------------------------------------------
 def footnote(rows: list[dict]) -> str:
-    first = next((r for r in rows if r.get("status") == "ok"), {})
     directions = ", ".join(f"{m} {s.arrow}" for m, s in PREDICTIVE.items())
     options = sorted({f"{r['method']}: {', '.join(f'{k}={v}' for k, v in r['method_options'].items())}"
                       for r in rows if r.get("method_options")})
@@ -314,9 +313,24 @@ def footnote(rows: list[dict]) -> str:
             f"seeds dominate). † after a gain: its "
             f"95% interval excludes 0, so neither the test sample nor the seeds explain it. "
             f"flops per image (2 per multiply-add); latency: batch-1 CPU median by torch.utils.benchmark{spread}.{opts} "
-            f"kdbench {first.get('kdbench_version', '?')}, torch {first.get('torch_version', '?')}, "
-            f"timm {first.get('timm_version', '?')}, quantus {first.get('quantus_version', '?')}, "
-            f"device {first.get('device', '?')}, {str(first.get('timestamp', ''))[:10]}.{weak}")
+            f"{provenance([r for r in rows if r.get('status') == 'ok'])}.{weak}")
+
+
+def provenance(rows: list[dict]) -> str:
+    """Versions, device and dates of the rows: every distinct value, the dates as a range.
+
+    A benchmark resumed on another day, or extended after an upgrade, holds rows of both;
+    quoting the first row alone dated a run that finished on 2026-12-06 as 2026-12-05.
+    """
+    def values(key: str) -> str:
+        found = sorted({str(r[key]) for r in rows if r.get(key) not in (None, "")})
+        return " and ".join(found) or "?"
+
+    days = sorted({str(r["timestamp"])[:10] for r in rows if r.get("timestamp")})
+    when = "" if not days else days[0] if len(days) == 1 else f"{days[0]} to {days[-1]}"
+    parts = [f"kdbench {values('kdbench_version')}", f"torch {values('torch_version')}",
+             f"timm {values('timm_version')}", f"quantus {values('quantus_version')}", f"device {values('device')}"]
+    return ", ".join(parts + ([when] if when else []))
 
 
 def xai_footnote(rows: list[dict]) -> str:
