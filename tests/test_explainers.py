@@ -90,6 +90,23 @@ def test_pointing_game_skips_empty_masks_instead_of_counting_them_as_hits(tiny_d
     assert np.isnan(all_empty).all() and why == "every ground-truth mask is empty"
 
 
+def test_constant_maps_and_empty_masks_together_leave_the_other_images_scores_as_they_were(tiny_data):
+    """Images without a mask are left out, constant maps are scored on a stand-in: both must land on the right images."""
+    model = TinyCNN(3, 3).eval()
+    x, y, a = _inputs(tiny_data)
+    masks = tiny_data.test.masks[:8].numpy().copy()
+    masks[:3] = 0
+    flat = a.copy()
+    flat[[2, 5]] = 0.0  # one constant map on a maskless image, one on an image with a mask
+    for name in ("attribution_localisation", "topk_intersection", "relevance_rank_accuracy"):
+        plain, _ = evaluate_metric(BY_NAME[name], model, x, y, a, masks)
+        mixed, note = evaluate_metric(BY_NAME[name], model, x, y, flat, masks)
+        assert note == "2 constant maps skipped; 3 images with empty masks skipped"
+        assert np.isnan(mixed[[0, 1, 2, 5]]).all()
+        np.testing.assert_array_equal(mixed[[3, 4, 6, 7]], plain[[3, 4, 6, 7]])
+        assert np.isfinite(plain[[3, 4, 6, 7]]).all()
+
+
 def test_localisation_without_masks_is_nan_with_a_reason(tiny_data):
     x, y, a = _inputs(tiny_data)
     value, why = evaluate_metric(BY_NAME["topk_intersection"], TinyCNN(3, 3).eval(), x, y, a, None)

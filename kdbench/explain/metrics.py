@@ -293,10 +293,11 @@ def with_stand_ins(a: np.ndarray, flat: np.ndarray) -> np.ndarray:
     """``a`` with each constant map replaced by a ramp over the pixels, to be scored and then discarded.
 
     Why not drop those images: Quantus draws its random perturbations image by image in
-    batch order (faithfulness correlation's pixel subsets, max-sensitivity's noise), so one
-    image left out shifts the draws of every image after it. Scored on the same batch, every
-    explainer of a model gets the same perturbations of each image, so its difference from
-    ``random`` stays paired and the shared forwards (:class:`MemoisedForward`) still match.
+    batch order (faithfulness correlation's pixel subsets, max-sensitivity's noise; ROAD's
+    and random-logit's in the full profile), so one image left out shifts the draws of every
+    image after it. Scored on the same batch, every explainer of a model gets the same
+    perturbations of each image, so its difference from ``random`` stays paired and the
+    shared forwards (:class:`MemoisedForward`) still match.
     """
     ramp = np.linspace(0.0, 1.0, a[0].size, dtype=a.dtype).reshape(a.shape[1:])
     out = a.copy()
