@@ -510,6 +510,7 @@ def test_bad_leaderboard_input_is_one_line_and_writes_nothing(case, args, messag
     (["--method-opt", "hinton.T=inf"], "is not a valid float"),
     (["--method-opt", "hinton.alpha=nan"], "is not a valid float"),
     (["--dataset-opt", "synthetic.data_seed=-1"], "data_seed -1 is outside"),
+    (["--amp", "--device", "cpu"], "--amp is mixed precision on CUDA and this run is on the CPU"),
 ])
 def test_empty_lists_out_of_range_seeds_and_infinite_options_are_refused(args, message, tmp_path, capsys):
     from conftest import TINY_RUN
