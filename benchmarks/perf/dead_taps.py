@@ -70,7 +70,7 @@ def main():
         write_section("dead-taps", f"## Dead kernel taps\n\nSame model object, whole kernels against dead taps "
                                    f"cropped (`kdbench.distill.dead_taps`), median of {args.rounds} alternated "
                                    f"rounds (range in brackets). `python benchmarks/perf/dead_taps.py --write`. "
-                                   f"{machine()}.\n\n{table}\n\nOutputs and gradients are the same numbers "
+                                   f"{machine()}.\n\n{table}\n\nOutputs and gradients are the same numbers up to float rounding "
                                    f"(tests/test_dead_taps.py); FLOPs and latency columns are measured with "
                                    f"whole kernels, as any other framework counts them.")
 

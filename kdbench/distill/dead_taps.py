@@ -2,13 +2,15 @@
 
 Why: at MedMNIST's 28 px, timm's ResNet-18 and MobileNetV3 end on 2x2 and 1x1 maps, where a
 3x3 or 5x5 kernel with "same" padding has most of its taps over the padding. Those taps add
-exact zeros to the output and receive exact zeros as gradient, so dropping them changes no
-number, but the CPU kernels do not know that: on an AVX2 machine oneDNN falls back to a
+exact zeros to the output and receive exact zeros as gradient, so dropping them changes
+nothing in exact arithmetic, but the CPU kernels do not know that: on an AVX2 machine oneDNN falls back to a
 generic GEMM for such weight gradients (about 0.4 s for one 512->512 3x3 layer at batch 128,
 under 1 GFLOP/s). Cropping each kernel to the taps that touch the input makes these layers
 1x1 or 3x3 convolutions with fast kernels: a training step of the resnet18 teacher ran 2.3x
-and of mobilenetv3_small_050 1.7x faster there, with bit-identical outputs
-(benchmarks/RESULTS.md, "Dead kernel taps").
+and of mobilenetv3_small_050 1.7x faster there (benchmarks/RESULTS.md, "Dead kernel taps").
+The outputs are the same numbers up to float32 rounding, not bit for bit: the smaller kernel
+runs through another oneDNN algorithm, which sums in another order (equal to 1e-12 in
+float64, tests/test_dead_taps.py; a trained resnet18's input gradients moved by ~1e-6).
 
 What is cropped: plain ``nn.Conv2d`` modules with numeric zero padding, on CPU tensors only
 (CUDA kernels were not measured, so they run the full kernel). The module stays the same

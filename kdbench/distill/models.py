@@ -20,7 +20,7 @@ def create_model(name: str, models: Registry, *, num_classes: int, in_chans: int
 
     ``pretrained=True`` only works where timm finds the weights locally (a checkpoint or
     its cache): kdbench never downloads at run time. Its convolutions skip the kernel taps
-    that only see zero padding (:mod:`kdbench.distill.dead_taps`: same numbers, faster on CPU).
+    that only see zero padding (:mod:`kdbench.distill.dead_taps`: the same numbers up to float rounding, faster on CPU).
     """
     if name in models:
         return crop_dead_taps(models.get(name).obj(num_classes=num_classes, in_chans=in_chans,
