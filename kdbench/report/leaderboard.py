@@ -316,20 +316,22 @@ def footnote(rows: list[dict]) -> str:
             f"{provenance([r for r in rows if r.get('status') == 'ok'])}.{weak}")
 
 
+def distinct_values(rows: list[dict], key: str) -> str:
+    """Every distinct value of ``key`` in the rows, sorted ("x and y"), or "?" when none has one."""
+    found = sorted({str(r[key]) for r in rows if r.get(key) not in (None, "")})
+    return " and ".join(found) or "?"
+
+
 def provenance(rows: list[dict]) -> str:
     """Versions, device and dates of the rows: every distinct value, the dates as a range.
 
     A benchmark resumed on another day, or extended after an upgrade, holds rows of both;
     quoting the first row alone dated a run that finished on 2026-12-06 as 2026-12-05.
     """
-    def values(key: str) -> str:
-        found = sorted({str(r[key]) for r in rows if r.get(key) not in (None, "")})
-        return " and ".join(found) or "?"
-
     days = sorted({str(r["timestamp"])[:10] for r in rows if r.get("timestamp")})
     when = "" if not days else days[0] if len(days) == 1 else f"{days[0]} to {days[-1]}"
-    parts = [f"kdbench {values('kdbench_version')}", f"torch {values('torch_version')}",
-             f"timm {values('timm_version')}", f"quantus {values('quantus_version')}", f"device {values('device')}"]
+    parts = [f"{name} {distinct_values(rows, f'{name}_version')}" for name in ("kdbench", "torch", "timm", "quantus")]
+    parts.append(f"device {distinct_values(rows, 'device')}")
     return ", ".join(parts + ([when] if when else []))
 
 
@@ -339,7 +341,9 @@ def xai_footnote(rows: list[dict]) -> str:
     used = {k for r in rows if r.get("kind") == "explanation" for k in r}
     described = "; ".join(m.describe() for m in DEFAULT_METRICS + FULL_METRICS if m.name in used)
     first = next((r for r in rows if r.get("kind") == "explanation" and r.get("xai_samples")), {})
-    return (f"Quantus {first.get('quantus_version', '?')} metrics (↑ higher / ↓ lower is better; non-default "
+    quantus = distinct_values([r for r in rows if r.get("kind") == "explanation" and r.get("status") == "ok"],
+                              "quantus_version")
+    return (f"Quantus {quantus} metrics (↑ higher / ↓ lower is better; non-default "
             f"parameters in brackets): {described}. Mean over a fixed, class-stratified subset of "
             f"{first.get('xai_samples', '?')} test images, then mean ± std over seeds. `random` is uniform noise: "
             f"the chance level of every column. Ranks compare the explainers of one model; avg_rank: mean rank "
