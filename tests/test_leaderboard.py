@@ -131,6 +131,17 @@ def test_footnote_states_directions_versions_and_non_default_options(rows):
     assert "at: beta=500" in note and "2026-11-21" in note
 
 
+def test_summary_and_explanation_footnote_name_every_version_and_image_count(rows, tmp_path):
+    later = [dict(row(m, 3, 0.7), timestamp="2026-11-23T01:02:03", torch_version="y") for m in ("scratch", "hinton")]
+    explained = [dict(r, kind="explanation", explainer="gradcam", pixel_flipping=1.0, xai_samples=n, quantus_version=q)
+                 for r, n, q in ((rows[3], 128, "z"), (later[0], 32, "z2"))]
+    published = publish(rows + later + explained, tmp_path, plots=False)
+    summary = json.loads((tmp_path / "summary.json").read_text())
+    assert summary["versions"]["torch_version"] == "x and y" and summary["versions"]["timm_version"] == "y"
+    note = {t.name: t for t in published.tables}["explanations"].footnote
+    assert "subset of 32 and 128 test images" in note and "Quantus z and z2 metrics" in note
+
+
 def test_ranks_compare_models_trained_on_the_same_fraction(rows):
     more = [row(m, s, a, fraction=0.1) for m, a in (("scratch", 0.5), ("hinton", 0.4)) for s in (0, 1, 2)]
     tables = frame(rows + more)

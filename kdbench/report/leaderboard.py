@@ -318,8 +318,12 @@ def footnote(rows: list[dict]) -> str:
 
 def distinct_values(rows: list[dict], key: str) -> str:
     """Every distinct value of ``key`` in the rows, sorted ("x and y"), or "?" when none has one."""
-    found = sorted({str(r[key]) for r in rows if r.get(key) not in (None, "")})
-    return " and ".join(found) or "?"
+    found = {r[key] for r in rows if r.get(key) not in (None, "")}
+    try:
+        ordered = sorted(found)  # 32 before 128
+    except TypeError:
+        ordered = sorted(found, key=str)
+    return " and ".join(map(str, ordered)) or "?"
 
 
 def provenance(rows: list[dict]) -> str:
@@ -340,12 +344,11 @@ def xai_footnote(rows: list[dict]) -> str:
 
     used = {k for r in rows if r.get("kind") == "explanation" for k in r}
     described = "; ".join(m.describe() for m in DEFAULT_METRICS + FULL_METRICS if m.name in used)
-    first = next((r for r in rows if r.get("kind") == "explanation" and r.get("xai_samples")), {})
-    quantus = distinct_values([r for r in rows if r.get("kind") == "explanation" and r.get("status") == "ok"],
-                              "quantus_version")
+    scored = [r for r in rows if r.get("kind") == "explanation" and r.get("status") == "ok"]
+    quantus, images = distinct_values(scored, "quantus_version"), distinct_values(scored, "xai_samples")
     return (f"Quantus {quantus} metrics (↑ higher / ↓ lower is better; non-default "
             f"parameters in brackets): {described}. Mean over a fixed, class-stratified subset of "
-            f"{first.get('xai_samples', '?')} test images, then mean ± std over seeds. `random` is uniform noise: "
+            f"{images} test images, then mean ± std over seeds. `random` is uniform noise: "
             f"the chance level of every column. Ranks compare the explainers of one model; avg_rank: mean rank "
             f"over the ranked metrics ({', '.join(m.name for m in DEFAULT_METRICS + FULL_METRICS if m.ranked and m.name in used)}). "
             f"Not ranked, because on the synthetic set they cannot tell a trained model's Grad-CAM or integrated "

@@ -12,7 +12,7 @@ from pathlib import Path
 import pandas as pd
 
 from kdbench.config.record import RECORDED, non_default_settings
-from kdbench.report.leaderboard import Table
+from kdbench.report.leaderboard import Table, distinct_values
 
 
 def build_summary(rows: list[dict], tables: list[Table], benchmark: str) -> dict:
@@ -36,10 +36,12 @@ def build_summary(rows: list[dict], tables: list[Table], benchmark: str) -> dict
                 "checkpoints": {str(r["seed"]): r.get("checkpoint") for r in members},
                 "config_hashes": sorted({r["config_hash"] for r in members}),
             })
-    first = next(iter(ok), {})
+    # every version the finished rows ran with ("2.14.1 and 2.15.0" after an upgrade mid-benchmark), as the footnote
+    finished = [r for r in rows if r.get("status") == "ok"]
+    keys = dict.fromkeys(k for r in finished for k in r if k.endswith("_version"))  # first seen first
     return {"benchmark": benchmark,
             "non_default_settings": non_default_settings(rows),
-            "versions": {k: v for k, v in first.items() if k.endswith("_version")},
+            "versions": {k: distinct_values(finished, k) for k in keys},
             "models": entries}
 
 
