@@ -40,7 +40,11 @@ def test_maps_have_input_size_and_are_finite(explain, tiny_data):
 
 def test_random_explainer_is_deterministic_for_the_same_images(tiny_data):
     x = tiny_data.test.x[:4]
-    assert torch.equal(random_map(None, x, None), random_map(None, x, None))
+    noise = random_map(None, x, None)
+    assert torch.equal(noise, random_map(None, x, None))
+    # and it is noise: uniform on [0, 1) (std 1/sqrt(12)), different per image and for other images
+    assert abs(noise.mean().item() - 0.5) < 0.05 and abs(noise.std().item() - 12 ** -0.5) < 0.03
+    assert not torch.equal(noise[0], noise[1]) and not torch.equal(noise, random_map(None, tiny_data.test.x[4:8], None))
 
 
 def test_medtex_mask_is_not_applicable_to_other_students_and_works_for_medtex(tiny_data):
@@ -67,6 +71,7 @@ def test_gradcam_hits_the_lesions_far_more_often_than_chance(trained):
 def test_evaluation_subset_is_fixed_stratified_and_the_same_for_every_model(tiny_data):
     a = xai_subset(tiny_data, 12)
     assert np.array_equal(a, xai_subset(tiny_data, 12))
+    assert len(a) == len(np.unique(a)) == 12 and a.max() < len(tiny_data.test.y)  # 12 distinct test images
     counts = np.bincount(tiny_data.test.y[a].numpy(), minlength=3)
     assert counts.max() - counts.min() <= 1
 

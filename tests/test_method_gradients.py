@@ -47,7 +47,9 @@ def test_every_term_gives_the_readme_students_a_nonzero_gradient(cls, student_na
     method.train()
     out = method(data.train.x[:8], data.train.y[:8])
     required = set(cls.required_terms) & set(out)
-    assert required, "each method names at least one term that is checked"
+    # every term the method declares is in its output (and so checked here), but FitNets' kd, which only
+    # its two_stage schedule's second stage has: a method that stopped returning a term fails here
+    assert required == set(cls.required_terms) - ({"kd"} if cls is FitNets else set()), sorted(out)
     params = [p for p in method.deployable().parameters() if p.requires_grad]
     method.double()  # the property itself, in float64 where rounding noise cannot pass for a gradient
     out = method(data.train.x[:8].double(), data.train.y[:8])

@@ -66,10 +66,10 @@ def test_dkd_terms_match_the_papers_equations():
     s, t = rng.normal(size=(6, 5)) * 2, rng.normal(size=(6, 5)) * 2
     y = rng.integers(0, 5, 6)
     tckd, nckd = dkd_reference(s, t, y, 4.0)
-    total, got_t, got_n = dkd_loss(t32(s), t32(t), torch.tensor(y), 1.0, 8.0, 4.0)
+    total, got_t, got_n = dkd_loss(t32(s), t32(t), torch.tensor(y), 2.0, 8.0, 4.0)  # alpha != 1: it is applied
     assert got_t.item() == pytest.approx(tckd, rel=1e-4, abs=1e-7)
     assert got_n.item() == pytest.approx(nckd, rel=1e-4, abs=1e-7)
-    assert total.item() == pytest.approx(tckd + 8 * nckd, rel=1e-4)
+    assert total.item() == pytest.approx(2 * tckd + 8 * nckd, rel=1e-4)
 
 
 def test_dkd_keeps_a_finite_nonzero_tckd_gradient_for_a_saturated_student():
@@ -93,13 +93,13 @@ def test_dkd_total_is_task_plus_ramped_weighted_terms():
     s, t = rng.normal(size=(6, 4)), rng.normal(size=(6, 4))
     y = rng.integers(0, 4, 6)
     info = DatasetInfo("d", "multiclass", ("a", "b", "c", "d"), 3, 8)
-    method = DKD(Fixed(t32(s)), Fixed(t32(t)), info)
+    method = DKD(Fixed(t32(s)), Fixed(t32(t)), info, alpha=2.0, beta=3.0)  # weights that show they are applied
     tckd, nckd = dkd_reference(s, t, y, 4.0)
     ce = -np.mean(np.log(softmax(s)[np.arange(6), y]))
     for progress, ramp in [(0.0, 0.0), (0.0415, 0.5), (0.5, 1.0)]:
         method.progress = progress
         got = method(torch.zeros(6, 3, 8, 8), torch.tensor(y))["loss"].item()
-        assert got == pytest.approx(ce + ramp * (tckd + 8 * nckd), rel=1e-4)
+        assert got == pytest.approx(ce + ramp * (2 * tckd + 3 * nckd), rel=1e-4)
 
 
 def test_dkd_refuses_two_classes_because_nckd_would_be_identically_zero():
@@ -122,6 +122,10 @@ def test_attention_transfer_map_is_normalised_channel_mean_of_power():
     expected = ((q - r) ** 2).mean()
     got = (attention_map(t32(f), 2.0) - attention_map(t32(g), 2.0)).pow(2).mean()
     assert got.item() == pytest.approx(expected, rel=1e-5)
+    for p in (1.5, 3.0):  # |f|^p, not f^p: an odd or fractional power of a negative activation
+        q = (np.abs(f) ** p).mean(axis=1).reshape(2, -1)
+        np.testing.assert_allclose(attention_map(t32(f), p).numpy(), q / np.linalg.norm(q, axis=1, keepdims=True),
+                                   rtol=1e-5)
 
 
 def _hooked(model, names):
@@ -327,11 +331,12 @@ def test_fitnets_total_is_ce_plus_beta_times_the_hint_of_the_middle_stages(tiny_
 
 
 def test_e2kd_total_weights_ce_kd_and_explanation_as_stated(tiny_data):
-    """(1 - alpha) * CE + alpha * T^2 * KL(p_t || p_s) + lam * expl, with alpha=0.9, T=4, lam=1."""
+    """(1 - alpha) * CE + alpha * T^2 * KL(p_t || p_s) + lam * expl, with alpha=0.9, T=4 and lam=3 (not its
+    default 1, so that a method ignoring lam fails)."""
     from kdbench.builtins.models import TinyCNN
 
     torch.manual_seed(3)
-    method = E2KD(TinyCNN(3, widths=(8, 16)), TinyCNN(3), tiny_data.info)
+    method = E2KD(TinyCNN(3, widths=(8, 16)), TinyCNN(3), tiny_data.info, lam=3.0)
     x, y = tiny_data.train.x[:6], tiny_data.train.y[:6]
     method.train()
     out = method(x, y)
@@ -342,20 +347,21 @@ def test_e2kd_total_weights_ce_kd_and_explanation_as_stated(tiny_data):
     kd = 16 * np.mean(np.sum(pt * (np.log(pt) - np.log(ps)), axis=1))
     ce = _ce(s, y.numpy())
     assert out["kd"].item() == pytest.approx(kd, rel=1e-4)
-    expected = 0.1 * ce + 0.9 * kd + 1.0 * out["expl"].item()  # expl itself: the test above
+    expected = 0.1 * ce + 0.9 * kd + 3.0 * out["expl"].item()  # expl itself: the test above
     assert out["loss"].item() == pytest.approx(expected, rel=1e-4)
 
 
 def test_medtex_objective_is_ce_to_the_teacher_plus_vid_budget_and_preservation(tiny_data):
-    """CE(S(x_m), argmax t) + 1 * VID + 10 * B(m) + 1 * CE(teacher(x_m), argmax t), with
-    x_m = m x + (1 - m) f, the student's stages read on x_m and the teacher's on x."""
+    """CE(S(x_m), argmax t) + w_vid * VID + w_budget * B(m) + w_preserve * CE(teacher(x_m), argmax t), with
+    x_m = m x + (1 - m) f, the student's stages read on x_m and the teacher's on x; weights 0.5, 4 and 2
+    (not the defaults 1, 10 and 1, so that a method ignoring one fails)."""
     from kdbench.builtins.models import TinyCNN
     from kdbench.distill.methods.medtex import MedTex
 
     torch.manual_seed(4)
     student, teacher = TinyCNN(3, widths=(8, 16)), TinyCNN(3).eval()
-    method = MedTex(student, teacher, tiny_data.info)
-    assert method.pairs == [("stages.0", "stages.1"), ("stages.1", "stages.2")]
+    method = MedTex(student, teacher, tiny_data.info, vid_weight=0.5, budget_weight=4.0, preserve_weight=2.0)
+    assert method.pairs == [("stages.0", "stages.1"), ("stages.1", "stages.2")] and len(method.vid) == 2
     method.eval()  # fixed statistics and a fixed fill image, so the reference below sees the same networks
     with torch.no_grad():
         method.model.fill_image.copy_(torch.randn_like(method.model.fill_image))
@@ -372,6 +378,8 @@ def test_medtex_objective_is_ce_to_the_teacher_plus_vid_budget_and_preservation(
         xm = m * x.double().numpy() + (1 - m) * method.model.fill_image.double().numpy()
         s_on_xm = student(t32(xm)).double().numpy()
         t_on_xm = teacher(t32(xm)).double().numpy()
+    for n, f in feats_s.items():  # the stages VID read are the student's on x_m (the hooks just saw it on x_m)
+        np.testing.assert_allclose(s_store[n].double().numpy(), f, rtol=1e-4, atol=1e-5)
     for h in s_h + t_h:
         h.remove()
     target = t.argmax(1)
@@ -390,4 +398,4 @@ def test_medtex_objective_is_ce_to_the_teacher_plus_vid_budget_and_preservation(
     ce, preserve = _ce(s_on_xm, target), _ce(t_on_xm, target)
     for name, value in (("task", ce), ("vid", vid), ("budget", budget), ("preserve", preserve)):
         assert out[name].item() == pytest.approx(value, rel=1e-4), name
-    assert out["loss"].item() == pytest.approx(ce + vid + 10 * budget + preserve, rel=1e-4)
+    assert out["loss"].item() == pytest.approx(ce + 0.5 * vid + 4 * budget + 2 * preserve, rel=1e-4)

@@ -64,12 +64,19 @@ def test_unknown_rule_is_refused():
         selection_score(logits, y, "binary", "f1")
 
 
+@pytest.mark.parametrize("labels", ["true", "shifted"])
 @pytest.mark.parametrize("rule", SELECTION_RULES)
-def test_fit_keeps_the_weights_of_the_epoch_the_rule_prefers(rule, tiny_data):
+def test_fit_keeps_the_weights_of_the_epoch_the_rule_prefers(rule, labels, tiny_data):
     """Every epoch's validation score is recomputed here from the model itself; the weights ``fit``
-    returns must score the best of them, at the first epoch that reached it."""
+    returns must score the best of them, at the first epoch that reached it.
+
+    With the true validation labels the model improves to its last epoch; with shifted ones
+    (class c read as c + 1) learning hurts the score after a while, so the best epoch is an
+    earlier one: a fit that kept the first, or the last, epoch fails one of the two.
+    """
     from conftest import TinyCNN
 
+    from kdbench.data.contract import Split
     from kdbench.distill.methods.scratch import Scratch
     from kdbench.distill.training import TrainConfig, fit
     from kdbench.evaluate.predictive import predict_logits
@@ -77,12 +84,15 @@ def test_fit_keeps_the_weights_of_the_epoch_the_rule_prefers(rule, tiny_data):
     torch.manual_seed(0)
     model = TinyCNN(tiny_data.info.num_classes, tiny_data.info.in_chans)
     task, val = tiny_data.info.task, tiny_data.val
+    if labels == "shifted":
+        val = Split(val.x, (val.y + 1) % tiny_data.info.num_classes)
     seen = []
     result = fit(Scratch(model, None, tiny_data.info), tiny_data.train, val,
                  TrainConfig(epochs=5, batch_size=16, lr=5e-3, selection=rule),
                  on_epoch=lambda e, r: seen.append(selection_score(predict_logits(model, val.x), val.y, task, rule)))
     assert [r["val"] for r in result.history] == pytest.approx(seen)
     best = int(np.argmax(seen))  # the first maximum
+    assert best > 0 if labels == "true" else best < len(seen) - 1  # the case tells kept epochs apart
     assert result.best_epoch == best + 1
     assert selection_score(predict_logits(model, val.x), val.y, task, rule) == pytest.approx(seen[best])
     if rule == "loss":

@@ -28,11 +28,23 @@ def test_cached_and_recomputing_paths_give_bit_identical_rows(tmp_path, monkeypa
 
     (Explanation rows follow from identical weights; they are left out to keep this fast.)
     """
-    args = ["run", "--methods", "hinton,dkd,fitnets,at,e2kd,medtex", "--epochs", "2", *TINY_RUN]
+    args = ["run", "--methods", "hinton,dkd,fitnets,at,e2kd,medtex", *TINY_RUN, "--epochs", "2"]  # 2 epochs reuse
+    served = []  # the methods that got cached teacher outputs, one entry per fit
+    original = TeacherOutputCache.outputs
+
+    def spy(self, method, *a, **kw):
+        out = original(self, method, *a, **kw)
+        if out is not None:
+            served.append(type(method).__name__)
+        return out
+
+    monkeypatch.setattr(TeacherOutputCache, "outputs", spy)
     monkeypatch.setenv("KDBENCH_TEACHER_CACHE_MB", "0")
     assert main([*args, "--out", str(tmp_path / "live"), "--cache-dir", str(tmp_path / "c1")]) == 0
+    assert served == []  # no budget: every method recomputed its teacher
     monkeypatch.setenv("KDBENCH_TEACHER_CACHE_MB", "512")
     assert main([*args, "--out", str(tmp_path / "cached"), "--cache-dir", str(tmp_path / "c2")]) == 0
+    assert sorted(served) == ["AttentionTransfer", "DKD", "E2KD", "FitNets", "Hinton", "MedTex"]
     live, cached = _rows(tmp_path / "live"), _rows(tmp_path / "cached")
     assert live.keys() == cached.keys() and len(live) == 8  # teacher, scratch and the six methods
     for key in live:
@@ -160,7 +172,11 @@ def test_the_term_check_reads_cached_teacher_outputs_and_leaves_the_teacher_as_i
     method = plugins.methods.get("hinton").obj(TinyCNN(3, 3, widths=(8, 16)), teacher, tiny_data.info)
     x, y = tiny_data.train.x[:16], tiny_data.train.y[:16]
     outputs = TeacherOutputCache(budget=2**30).outputs(method, "tiny", tiny_data.train.x, 16)
+    calls = []
+    hook = teacher.register_forward_hook(lambda *_: calls.append(1))
     assert check_terms_move_student(method, x, y, set(), batch_of(outputs, torch.arange(16))) == {"kd"}
+    hook.remove()
+    assert calls == []  # the check ran on the cached outputs: the teacher was never called
     assert method.teacher is teacher and "teacher" in method._modules and method.cached_teacher is None
     assert next(teacher.parameters()).dtype == torch.float32
     dead = {k: v * 0 for k, v in batch_of(outputs, torch.arange(16)).items()}  # constant teacher logits still

@@ -49,7 +49,8 @@ def test_a_ranked_metric_tells_a_trained_models_maps_from_random_and_from_an_unt
         trained, untrained = scores["trained"][explainer], scores["untrained"][explainer]
         assert np.isfinite(trained[metric.name]), trained.get("xai_notes")
         beats_random = trained[f"{key}_lo"] > 0
-        beats_untrained = trained[key] > untrained.get(key, -np.inf)
+        untrained_advantage = untrained.get(key, np.nan)  # absent when too few images could be scored
+        beats_untrained = bool(np.isfinite(untrained_advantage)) and trained[key] > untrained_advantage
         verdicts[explainer] = (round(trained[key], 3), round(untrained.get(key, np.nan), 3))
         if beats_random and beats_untrained:
             return
