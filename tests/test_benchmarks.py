@@ -1,5 +1,6 @@
 """Every benchmark definition in benchmarks/ parses and names only existing components."""
 
+import re
 from pathlib import Path
 
 import pytest
@@ -63,6 +64,9 @@ def test_reproduce_flags_only_models_outside_the_published_seed_spread(tmp_path,
     assert reproduce.main([str(tmp_path / "published"), str(tmp_path / "fresh")]) == 1
     out = capsys.readouterr().out
     assert "accuracy: 0/6 scores identical" in out and "1/2 models within" in out
+    # and the one outside is hinton (|0.05| > its std 0.01), not scratch (|0.05| <= 0.1)
+    assert re.search(r"^\|[^\n]*\bhinton\b[^\n]*\bFalse\s*\|$", out, re.M)
+    assert re.search(r"^\|[^\n]*\bscratch\b[^\n]*\bTrue\s*\|$", out, re.M)
     _write_run(tmp_path / "same", published)
     assert reproduce.main([str(tmp_path / "published"), str(tmp_path / "same")]) == 0
     assert "accuracy: 6/6 scores identical" in capsys.readouterr().out

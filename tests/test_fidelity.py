@@ -23,6 +23,9 @@ def test_expected_calibration_error_matches_its_definition():
     assert expected_calibration_error(probs, y, "binary") == pytest.approx(expected)
     perfect = np.array([[1.0, 0.0], [0.0, 1.0]])
     assert expected_calibration_error(perfect, np.array([0, 1]), "binary") == 0.0
+    # 15 bins, not 10: 0.61 and 0.69 fall in bins 9 and 10 of 15 (one bin of 10 would give |0.5 - 0.65| = 0.15)
+    near = np.array([[0.61, 0.39], [0.69, 0.31]])
+    assert expected_calibration_error(near, np.array([0, 1]), "binary") == pytest.approx(0.5 * 0.39 + 0.5 * 0.69)
 
 
 def test_multilabel_calibration_counts_every_label_decision():
@@ -48,6 +51,11 @@ def test_teacher_agreement_and_class_metrics():
     assert out["balanced_accuracy"] == pytest.approx(0.75)
     out = class_metrics(np.array([[0.9, 0.2], [0.1, 0.3]]), np.array([[1, 0], [0, 0]]), "multilabel", ("x", "z"))
     assert out["recall_per_class"] == {"x": 1.0, "z": None}
+    # multilabel: the mean over labels of each label's (sensitivity + specificity) / 2;
+    # x: (1/1 + 1/2) / 2 = 0.75, z: (0/2 + 0/1) / 2 = 0 (pooling the labels or averaging recalls gives 0.33 or 0.5)
+    out = class_metrics(np.array([[0.9, 0.7], [0.1, 0.3], [0.8, 0.2]]), np.array([[1, 0], [0, 1], [0, 1]]),
+                        "multilabel", ("x", "z"))
+    assert out["balanced_accuracy"] == pytest.approx(0.375) and out["recall_per_class"] == {"x": 1.0, "z": 0.0}
 
 
 def test_explanation_agreement_is_one_for_the_teacher_itself_and_lower_for_another_model(tiny_data):

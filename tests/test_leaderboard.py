@@ -47,6 +47,12 @@ def test_gain_over_scratch_is_paired_by_seed(rows):
     assert f.loc["hinton", "gain_accuracy_mean"] == pytest.approx(0.10)
     assert f.loc["fitnets", "gain_accuracy_mean"] == pytest.approx(np.mean([0.05, -0.01, -0.01]))
     assert np.isnan(f.loc["scratch", "gain_accuracy_mean"]) and np.isnan(f.loc["teacher", "gain_accuracy_mean"])
+    # the spread is that of the per-seed differences (means alone cannot tell paired from unpaired)
+    assert f.loc["hinton", "gain_accuracy_std"] == pytest.approx(0.02)
+    assert f.loc["fitnets", "gain_accuracy_std"] == pytest.approx(np.std([0.05, -0.01, -0.01], ddof=1))
+    # a seed without its scratch row has no gain: hinton's is over seeds 1 and 2 (0.12, 0.08), not 0.09 unpaired
+    g = frame([r for r in rows if (r["method"], r["seed"]) != ("scratch", 0)])["predictive"].frame.set_index("method")
+    assert g.loc["hinton", "gain_accuracy_mean"] == pytest.approx(0.10)
 
 
 def test_ranks_follow_each_metric_direction():

@@ -44,6 +44,7 @@ def test_the_footnote_and_the_published_warnings_carry_the_weak_teacher(tmp_path
 
 
 @pytest.mark.parametrize("lo, hi, marked", [(0.01, 0.05, True), (-0.05, -0.01, True), (-0.01, 0.05, False),
+                                            (0.0, 0.05, False), (-0.05, 0.0, False),  # 0 on an edge: not excluded
                                             (float("nan"), float("nan"), False)])
 def test_a_gain_is_marked_exactly_when_its_interval_excludes_zero(lo, hi, marked):
     r = pd.Series({"gain_accuracy_lo_mean": lo, "gain_accuracy_hi_mean": hi})

@@ -178,9 +178,11 @@ def test_divergence_check_leaves_normal_training_alone(tiny_data, tiny_pair):
     assert result.best_epoch >= 1
 
 
-@pytest.mark.parametrize("factor,raises", [(999.0, False), (1001.0, True)])
-def test_divergence_threshold_is_relative_to_the_first_step(tiny_data, factor, raises):
-    """A scripted loss: first step 2.0, then ``factor`` x 2.0; only beyond 1000x is it divergence."""
+@pytest.mark.parametrize("first,factor,raises", [(2.0, 999.0, False), (2.0, 1001.0, True),
+                                                 (5.0, 999.0, False),  # an absolute limit (2000) would stop this
+                                                 (0.1, 9000.0, False), (0.1, 10010.0, True)])  # floor: 1000 x 1
+def test_divergence_threshold_is_relative_to_the_first_step(tiny_data, first, factor, raises):
+    """A scripted loss: ``first``, then ``factor`` x ``first``; divergence beyond 1000 x max(first, 1)."""
     import torch
 
     from kdbench.distill.methods.scratch import Scratch
@@ -189,7 +191,7 @@ def test_divergence_threshold_is_relative_to_the_first_step(tiny_data, factor, r
     class Scripted(Scratch):
         def forward(self, x, y):
             out = super().forward(x, y)
-            target = 2.0 if self.step == 0 else 2.0 * factor
+            target = first if self.step == 0 else first * factor
             self.step += 1
             out["loss"] = out["loss"] * 0 + target + (out["loss"] - out["loss"].detach())
             out["task"] = out["loss"]

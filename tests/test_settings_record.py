@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 
+import tomllib
 from conftest import TINY_RUN
 
 from kdbench.cli import main
@@ -43,7 +44,7 @@ def test_the_saved_benchmark_toml_plans_the_same_jobs_and_resumes_the_run(tmp_pa
     saved = out / "benchmark.toml"
     back = load_toml(saved)
     assert back.method_options == {"hinton": {"T": 2}} and back.epochs == 1 and back.teacher_epochs == 2
-    assert benchmark_document(back) == benchmark_document(load_toml(saved))  # a fixed point
+    assert tomllib.loads(saved.read_text()) == benchmark_document(back)  # a fixed point: what is read is what was written
     capsys.readouterr()
     assert main(["run", "--config", str(saved), "--out", str(out), "--quiet"]) == 0
     assert _rows(out) == first  # every job found done: same config hashes, nothing re-run
@@ -55,7 +56,6 @@ def test_teacher_augment_changes_only_the_teacher_and_is_recorded(tmp_path, monk
     from kdbench.config.plan import teacher_settings
 
     plain, augmented = Benchmark(), Benchmark(teacher_augment=True)
-    assert teacher_settings(plain, "synthetic", "resnet18", 0) == teacher_settings(Benchmark(), "synthetic", "resnet18", 0)
     assert teacher_settings(augmented, "synthetic", "resnet18", 0)["augment"] is True
     assert teacher_settings(plain, "synthetic", "resnet18", 0)["augment"] is False
 

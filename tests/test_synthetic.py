@@ -3,7 +3,7 @@ import pytest
 import torch
 
 from kdbench.builtins.datasets import synthetic
-from kdbench.data.synthetic import LESION_TYPES, render
+from kdbench.data.synthetic import _LESION_RGB, LESION_TYPES, render
 from kdbench.errors import ConfigError
 
 
@@ -14,19 +14,29 @@ def test_masks_cover_exactly_the_lesion_pixels(task):
     assert np.array_equal(changed, masks)
 
 
+def _nearest_lesion_colour(images, masks):
+    """Per image, the lesion type whose colour is nearest the mean colour of its lesion pixels."""
+    means = np.stack([img[m].mean(0) for img, m in zip(images, masks)])
+    return np.abs(means[:, None, :] - _LESION_RGB[None]).sum(-1).argmin(1)
+
+
 def test_every_lesion_class_image_has_a_lesion_and_only_diseased_binary_images_do():
-    _, masks, labels = render(400, 32, np.random.default_rng(0), "multiclass")
+    images, masks, labels = render(400, 32, np.random.default_rng(0), "multiclass")
     assert masks.reshape(400, -1).any(1).all()
     assert set(np.unique(labels)) == {0, 1, 2}
+    assert np.array_equal(_nearest_lesion_colour(images, masks), labels)  # the lesion drawn is the label's type
     _, masks, labels = render(400, 32, np.random.default_rng(0), "binary")
     assert np.array_equal(masks.reshape(400, -1).any(1), labels == 1)
 
 
 def test_multilabel_lesion_types_are_independent_labels():
-    _, masks, labels = render(600, 32, np.random.default_rng(1), "multilabel")
+    images, masks, labels = render(600, 32, np.random.default_rng(1), "multilabel")
     assert labels.shape == (600, len(LESION_TYPES))
     assert np.array_equal(masks.reshape(600, -1).any(1), labels.any(1))
-    assert 0.4 < labels.mean() < 0.6  # each type present about half the time
+    assert (0.4 < labels.mean(0)).all() and (labels.mean(0) < 0.6).all()  # each type present about half the time
+    assert np.abs(np.corrcoef(labels.T) - np.eye(3)).max() < 0.15  # drawn independently, not one coin for all
+    one = labels.sum(1) == 1  # an image with one lesion type shows that type's colour
+    assert one.sum() > 100 and np.array_equal(_nearest_lesion_colour(images[one], masks[one]), labels[one].argmax(1))
 
 
 def test_same_seed_same_images_other_seed_other_images():
@@ -44,6 +54,18 @@ def test_bundle_metadata_splits_and_standardisation():
     assert b.train.x.shape == (50, 1, 24, 24) and len(b.val) == 10 and len(b.test) == 12
     assert b.test.masks.shape == (12, 1, 24, 24)
     assert abs(float(b.train.x.mean())) < 1e-4 and abs(float(b.train.x.std()) - 1) < 1e-2
+
+
+def test_every_split_is_standardised_with_the_training_splits_per_channel_statistics():
+    b = synthetic(n_train=50, n_val=10, n_test=12, image_size=24)
+    raw = torch.from_numpy(render(72, 24, np.random.default_rng(0), "multiclass")[0]).permute(0, 3, 1, 2).double()
+    mean, std = raw[:50].mean(dim=(0, 2, 3)), raw[:50].std(dim=(0, 2, 3))
+    assert len(set(mean.tolist())) == 3  # the channels differ, so a single scalar statistic would fail below
+    np.testing.assert_allclose(b.info.mean, mean.numpy(), rtol=1e-5)
+    np.testing.assert_allclose(b.info.std, std.numpy(), rtol=1e-5)
+    for split, rows in ((b.val, slice(50, 60)), (b.test, slice(60, 72))):  # not their own statistics: no leak
+        expected = (raw[rows] - mean[None, :, None, None]) / std[None, :, None, None]
+        np.testing.assert_allclose(split.x.double().numpy(), expected.numpy(), atol=1e-5)
 
 
 @pytest.mark.parametrize("opts,msg", [({"task": "segmentation"}, "task must be"), ({"channels": 2}, "channels"),
