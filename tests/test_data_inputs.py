@@ -68,6 +68,29 @@ def test_csv_chexpert_style_loads_the_exact_label_matrix(tmp_path, policy):
     assert _whole(b) == [[value[c] for c in cells] for cells in CHEXPERT_CELLS]
 
 
+def test_csv_keeps_each_image_with_its_own_label_row_whatever_the_row_order(tmp_path):
+    """Rows shuffled and splits interleaved: every loaded image (a constant grey 20 * i) carries row i's labels."""
+    n = 12
+    for i in range(n):
+        (tmp_path / "images").mkdir(exist_ok=True)
+        Image.fromarray(np.full((16, 16), 20 * i, dtype=np.uint8)).save(tmp_path / f"images/{i:03d}.png")
+    labels = {i: [str((i >> bit) & 1) for bit in range(3)] for i in range(n)}
+    split = {i: ("train", "val", "train", "test")[i % 4] if i < 8 else ("train", "val", "test", "train")[i % 4]
+             for i in range(n)}
+    order = np.random.default_rng(0).permutation(n)
+    rows = [[f"images/{i:03d}.png", *labels[i], split[i]] for i in order]
+    csv = _write_csv(tmp_path / "labels.csv", ["Path", "A", "B", "C", "split"], rows)
+    b = csv_labels(str(csv), image_size=16)
+    mean, std = b.info.mean[0], b.info.std[0]
+    for name in ("train", "val", "test"):
+        part = getattr(b, name)
+        grey = (part.x[:, 0] * std + mean) * 255  # back to the file's pixel values
+        assert float((grey - grey[:, :1, :1]).abs().max()) < 1e-3  # each image is still its one grey
+        found = [round(float(g) / 20) for g in grey[:, 0, 0]]
+        assert sorted(found) == sorted(i for i in range(n) if split[i] == name)
+        assert part.y.tolist() == [[float(v) for v in labels[i]] for i in found]
+
+
 @pytest.mark.parametrize("given_labels", [True, False])
 @pytest.mark.parametrize("bad", ["yes", "positive", "2", "0.5"])
 def test_csv_label_values_other_than_1_0_minus1_are_refused_with_column_value_and_row(tmp_path, bad, given_labels):

@@ -8,12 +8,14 @@ nothing. No test trains a model: where a run is needed its jobs are faked in-pro
 
 from __future__ import annotations
 
+import errno
 import importlib.metadata as md
 import json
 import os
 import random
 import sys
 import textwrap
+from pathlib import Path
 
 import pytest
 import torch
@@ -434,7 +436,7 @@ def _leaderboard_input(tmp_path):
 OUT_FOLDERS = [
     ("run --out is a file", "run", lambda t: _a_file(t), "cannot create output directory"),
     ("run --out under a file", "run", lambda t: _a_file(t) / "out", "cannot create output directory"),
-    ("run --out in a read-only folder", "run", _read_only_dir, ""),
+    ("run --out in a read-only folder", "run", _read_only_dir, "Permission denied"),
     ("leaderboard --out is a file", "leaderboard", lambda t: _a_file(t), "cannot create output directory"),
     ("leaderboard --out under a file", "leaderboard", lambda t: _a_file(t) / "out", "cannot create output directory"),
     ("leaderboard --out in a read-only folder", "leaderboard", _read_only_dir, "Permission denied"),
@@ -443,10 +445,17 @@ OUT_FOLDERS = [
 
 @pytest.mark.parametrize("case,command,make,message", OUT_FOLDERS, ids=[c[0] for c in OUT_FOLDERS])
 def test_an_output_folder_that_cannot_be_made_is_one_line(case, command, make, message, tmp_path, capsys,
-                                                          no_training):
-    if "read-only" in case and os.geteuid() == 0:
-        pytest.skip("root writes into read-only folders")
+                                                          no_training, monkeypatch):
     out = make(tmp_path)
+    if "read-only" in case and os.geteuid() == 0:  # root writes into read-only folders: refuse as the OS would
+        real_mkdir = Path.mkdir
+
+        def mkdir(self, *args, **kwargs):
+            if Path(self).is_relative_to(tmp_path / "ro"):
+                raise PermissionError(errno.EACCES, os.strerror(errno.EACCES), str(self))
+            return real_mkdir(self, *args, **kwargs)
+
+        monkeypatch.setattr(Path, "mkdir", mkdir)
     if command == "run":
         args = [*RUN, "--out", str(out)]
     else:
