@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 import torch.nn.functional as F
-from sklearn.model_selection import train_test_split
+from sklearn.model_selection import GroupShuffleSplit, train_test_split
 
 from kdbench.data.contract import stratify_key
 from kdbench.errors import ConfigError, DataError
@@ -43,13 +43,21 @@ def adapt(x: torch.Tensor, image_size: int | None, channels: int | None) -> torc
     return x
 
 
-def split_indices(y: torch.Tensor, task: str, seed: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """A stratified 70/10/20 train/val/test split, fixed by ``seed``."""
+def split_indices(y: torch.Tensor, task: str, seed: int,
+                  groups: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """A stratified 70/10/20 train/val/test split, fixed by ``seed``.
+
+    With ``groups`` (a patient id per image) the split is by group instead: every image of
+    a patient lands in one split, so no test patient was seen in training (the shares are
+    then shares of patients; not stratified).
+    """
     n = len(y)
     if n < MIN_SPLIT_SIZE:
         raise DataError(f"{n} images are too few for the seed-fixed 70/10/20 train/val/test split; give at least "
                         f"{MIN_SPLIT_SIZE}, or your own split (a split column, or train/val/test folders)")
     idx = np.arange(n)
+    if groups is not None:
+        return _group_split(idx, np.asarray(groups), seed)
     key = stratify_key(y, task)
     strat = key if np.unique(key, return_counts=True)[1].min() >= 3 else None
     train, rest = _split(idx, SPLIT_RATIOS[0], seed, strat)
@@ -59,7 +67,34 @@ def split_indices(y: torch.Tensor, task: str, seed: int) -> tuple[np.ndarray, np
     return np.sort(train), np.sort(val), np.sort(test)
 
 
-def _split(idx: np.ndarray, train_size: float, seed: int, strat) -> tuple[np.ndarray, np.ndarray]:
+def _group_split(idx: np.ndarray, groups: np.ndarray, seed: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """70/10/20 of the groups (patients), each group whole in one split."""
+    if len(np.unique(groups)) < MIN_SPLIT_SIZE:
+        raise DataError(f"{len(np.unique(groups))} patients are too few for a 70/10/20 split by patient; give at "
+                        f"least {MIN_SPLIT_SIZE}, or your own split (a split column)")
+    n_test = max(1, round(SPLIT_RATIOS[2] * len(np.unique(groups))))  # whole patients (a float share rounds up)
+    rest, test = next(GroupShuffleSplit(n_splits=1, test_size=n_test, random_state=seed).split(idx, groups=groups))
+    val_share = SPLIT_RATIOS[1] / (SPLIT_RATIOS[0] + SPLIT_RATIOS[1])
+    n_val = max(1, round(val_share * len(np.unique(groups[rest]))))
+    train, val = next(GroupShuffleSplit(n_splits=1, test_size=n_val, random_state=seed)
+                      .split(rest, groups=groups[rest]))
+    return np.sort(idx[rest][train]), np.sort(idx[rest][val]), np.sort(idx[test])
+
+
+def holdout_indices(y: torch.Tensor, task: str, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """A stratified train/val split of a training set that came without validation images.
+
+    Validation takes the share the 70/10/20 split gives it of train + val (1/8), fixed by ``seed``.
+    """
+    idx = np.arange(len(y))
+    key = stratify_key(y, task)
+    strat = key if np.unique(key, return_counts=True)[1].min() >= 2 else None
+    n_val = max(1, round(len(y) * SPLIT_RATIOS[1] / (SPLIT_RATIOS[0] + SPLIT_RATIOS[1])))
+    train, val = _split(idx, len(y) - n_val, seed, strat)
+    return np.sort(train), np.sort(val)
+
+
+def _split(idx: np.ndarray, train_size: float | int, seed: int, strat) -> tuple[np.ndarray, np.ndarray]:
     """Stratified when the classes allow it (enough images per class in each part), else a seeded shuffle."""
     if strat is not None:
         try:

@@ -11,7 +11,10 @@ Two layouts are understood:
 Image paths (``image_col``, default the first of ``Image Index``, ``Path``, ``path``,
 ``image``) are relative to the CSV's folder unless ``image_root`` is given; each image
 may be listed once (a repeated file could land in train and test). A ``split`` column
-with train/val/test is used when present; otherwise a seed-fixed 70/10/20 split.
+with train/val/test is used when present; otherwise a seed-fixed 70/10/20 split by patient
+where the CSV says who the patient is (``group_col``, default ChestX-ray14's ``Patient ID``
+column, else the ``patientNNNNN`` folder of CheXpert paths), so no test patient's other
+films are in training (ChestX-ray14 has ~3.6 films per patient); by image otherwise.
 
 Label cells must be 1, 0, -1 (also written 1.0, 0.0, -1.0) or blank; any other value
 ("yes", "positive", 2) is refused with its column and row rather than read as 0. Without
@@ -21,6 +24,7 @@ Label cells must be 1, 0, -1 (also written 1.0, 0.0, -1.0) or blank; any other v
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import numpy as np
@@ -36,11 +40,14 @@ PATH_COLUMNS = ("Image Index", "Path", "path", "image", "filename")
 NO_FINDING = "No Finding"
 LABEL_VALUES = (1.0, 0.0, -1.0)
 SPLITS = ("train", "val", "test")
+#: ChestX-ray14's patient column, and CheXpert's patient folder in its image paths.
+PATIENT_COLUMN = "Patient ID"
+PATIENT_IN_PATH = re.compile(r"(?:^|/)(patient\d+)/")
 
 
 def csv_labels(arg=None, *, seed: int = 0, image_size: int = 64, channels: int | None = None, image_col: str = "",
                label_col: str = "", labels: list | None = None, uncertain: str = "zeros", image_root: str = "",
-               data_seed: int = 0):
+               group_col: str = "", data_seed: int = 0):
     """Multi-label images listed in a CSV (ChestX-ray14 or CheXpert style)."""
     if not arg:
         raise DataError("csv dataset needs a path: --datasets csv:/path/to/labels.csv")
@@ -67,7 +74,7 @@ def csv_labels(arg=None, *, seed: int = 0, image_size: int = 64, channels: int |
         names = sorted({f.strip() for fs in findings for f in fs if f.strip() and f.strip() != NO_FINDING})
         y = np.array([[float(n in {f.strip() for f in fs}) for n in names] for fs in findings], dtype=np.float32)
     else:
-        skip = {image_col, "split"}
+        skip = {image_col, "split", group_col or PATIENT_COLUMN}
         names = list(labels) if labels else [c for c in df.columns if c not in skip and _looks_like_labels(df[c])]
         missing = [n for n in names if n not in df.columns]
         if missing:
@@ -88,6 +95,7 @@ def csv_labels(arg=None, *, seed: int = 0, image_size: int = 64, channels: int |
         raise DataError(f"csv dataset: image {absent} listed in {path} does not exist")
     _refuse_duplicates(files, images, path)
     y = torch.from_numpy(y)
+    group_by = None  # where the patients were read, when the split is made here by patient
     if "split" in df.columns:
         split = df["split"].fillna("").astype(str).str.strip().str.lower().to_numpy()
         odd = np.flatnonzero(~np.isin(split, SPLITS))
@@ -98,13 +106,29 @@ def csv_labels(arg=None, *, seed: int = 0, image_size: int = 64, channels: int |
         if any(len(p) == 0 for p in parts):
             raise DataError(f"csv dataset: the split column of {path} must name train, val and test rows")
     else:
-        parts = split_indices(y, "multilabel", data_seed)
+        group_by, groups = _patients(df, group_col, images, path)
+        parts = split_indices(y, "multilabel", data_seed, groups)
     x = read_images(files, image_size, channels)  # last: every cheap check first
     whole = Split(x, y)
     info = DatasetInfo(name=f"csv:{path.stem}", task="multilabel", class_names=tuple(names), in_chans=x.shape[1],
                        image_size=image_size)
     return standardise(info, *(whole.subset(p) for p in parts),
-                       options=dict(path=str(path), image_size=image_size, uncertain=uncertain, data_seed=data_seed))
+                       options=dict(path=str(path), image_size=image_size, uncertain=uncertain, data_seed=data_seed,
+                                    **({"split_by_patient": group_by} if group_by else {})))
+
+
+def _patients(df: pd.DataFrame, group_col: str, images: list[str], path: Path) -> tuple[str | None, np.ndarray | None]:
+    """Each image's patient and where that was read (the column's name, or ``path``); (None, None) when unknown."""
+    if group_col:
+        if group_col not in df.columns:
+            raise DataError(f"csv dataset: {path} has no column {group_col!r} (group_col names the patient id column)")
+        return group_col, df[group_col].astype(str).to_numpy()
+    if PATIENT_COLUMN in df.columns:
+        return PATIENT_COLUMN, df[PATIENT_COLUMN].astype(str).to_numpy()
+    found = [PATIENT_IN_PATH.search(p) for p in images]
+    if all(found):
+        return "path", np.array([m.group(1) for m in found])
+    return None, None
 
 
 def _read(path: Path) -> pd.DataFrame:
