@@ -159,6 +159,19 @@ def test_fractions_are_stratified_seed_fixed_and_method_independent():
     assert np.array_equal(fraction_indices(y, "multiclass", 1.0, seed=3), np.arange(1000))
 
 
+def test_fractions_that_cannot_be_stratified_are_a_seeded_shuffle_not_a_crash():
+    y = torch.tensor([0] * 600 + [1] * 300 + [2] * 100)
+    near_all = fraction_indices(y, "multiclass", 0.999, seed=3)  # leaves out 1 image: fewer than the 3 classes
+    assert len(near_all) == 999 == len(np.unique(near_all))
+    assert np.array_equal(near_all, fraction_indices(y, "multiclass", 0.999, seed=3))
+    # 14 labels whose label sets are nearly all distinct: the kept images are counted against the 14 labels
+    labels = torch.from_numpy(np.random.default_rng(0).integers(0, 2, (2000, 14))).float()
+    small = fraction_indices(labels, "multilabel", 0.01, seed=0)
+    assert len(small) == 20 and np.array_equal(small, fraction_indices(labels, "multilabel", 0.01, seed=0))
+    with pytest.raises(ConfigError, match="keeps 10, fewer than the 14 classes"):
+        fraction_indices(labels, "multilabel", 0.005, seed=0)
+
+
 def test_e2kd_with_a_vision_transformer_teacher_explains_its_token_grid(tiny_data):
     import timm
 

@@ -128,12 +128,15 @@ def fraction_indices(y: torch.Tensor, task: str, fraction: float, seed: int) -> 
     k = int(round(n * fraction))
     key = stratify_key(y, task)
     _, counts = np.unique(key, return_counts=True)
-    n_groups = len(counts)
-    if k < n_groups:
+    n_groups = len(counts)  # classes, or for multilabel the distinct label sets
+    n_classes = y.shape[1] if task == "multilabel" else n_groups
+    if k < n_classes:
         raise ConfigError(
-            f"fraction {fraction} of {n} training images keeps {k}, fewer than the {n_groups} classes; use a larger fraction"
+            f"fraction {fraction} of {n} training images keeps {k}, fewer than the {n_classes} classes; use a larger fraction"
         )
-    if counts.min() < 2:  # rare label sets cannot be stratified; fall back to a seeded shuffle
+    # rare label sets, or too few images kept (or left out) for one per class: stratifying is impossible,
+    # so a seeded shuffle (still the same images for every method)
+    if counts.min() < 2 or k < n_groups or n - k < n_groups:
         rng = np.random.default_rng(seed)
         return np.sort(rng.permutation(n)[:k])
     splitter = StratifiedShuffleSplit(n_splits=1, train_size=k, random_state=seed)
