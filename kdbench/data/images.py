@@ -93,7 +93,13 @@ def _pixels(img: Image.Image, image_size: int, channels: int) -> np.ndarray:
 
 
 def _unit_range(img: Image.Image) -> Image.Image | None:
-    """A high-depth image as a mode ``F`` image in [0, 1]; None for mode I with 8-bit values."""
+    """A high-depth image as a mode ``F`` image in [0, 1]; None for mode I with 8-bit values.
+
+    16-bit files (PNG since Pillow 10.3, the floor in pyproject.toml; TIFF, JPEG 2000) open as
+    ``I;16*`` and are scaled by their bit depth. Mode ``I`` (32-bit integer files) and ``F``
+    carry no bit depth, so their scale is read from the image's own values: such files are
+    only consistent across a dataset when every image spans the same range.
+    """
     arr = np.asarray(img)
     values = np.nan_to_num(arr.astype(np.float64), nan=0.0, posinf=0.0, neginf=0.0)
     top = float(values.max()) if values.size else 0.0
