@@ -127,6 +127,7 @@ def test_a_valid_folder_is_the_validation_split(tmp_path):
     ({"train/a", "train/b", "test/a", "test/b", "test/c"}, r"class folder .*test/c has no counterpart in the "
                                                            r"training folder"),
     ({"train/a", "training/b", "test/a"}, "has two train folders, train and training"),
+    ({"train/a", "train/b", "test/a", "test/b"}, "2 training images are too few to hold out validation images from"),
 ])
 def test_split_folders_that_would_become_labels_or_drop_images_are_refused(tmp_path, layout, message):
     for sub in layout:

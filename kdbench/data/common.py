@@ -86,6 +86,9 @@ def holdout_indices(y: torch.Tensor, task: str, seed: int) -> tuple[np.ndarray, 
 
     Validation takes the share the 70/10/20 split gives it of train + val (1/8), fixed by ``seed``.
     """
+    if len(y) < MIN_SPLIT_SIZE:
+        raise DataError(f"{len(y)} training images are too few to hold out validation images from; give at least "
+                        f"{MIN_SPLIT_SIZE}, or a validation folder")
     idx = np.arange(len(y))
     key = stratify_key(y, task)
     strat = key if np.unique(key, return_counts=True)[1].min() >= 2 else None
