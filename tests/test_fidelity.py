@@ -104,3 +104,44 @@ def test_selection_score_is_the_reported_accuracy(classes):
     reported = predictive_metrics(probabilities(logits.numpy(), task), y.numpy(), task)["accuracy"]
     assert selection_score(logits.numpy(), y, task) == reported
     assert 0.0 < reported < 1.0
+
+
+def test_macro_f1_averages_the_classes_present_in_the_test_split():
+    from kdbench.evaluate.predictive import predictive_metrics
+
+    y = np.array([0, 1, 3, 0, 1, 3])  # class 2 of 4 has no test image
+    one_hot = np.eye(4)
+    perfect = predictive_metrics(one_hot[y], y, "multiclass")["f1"]
+    once_2 = predictive_metrics(one_hot[[0, 1, 3, 0, 1, 2]], y, "multiclass")["f1"]  # the last 3 read as 2
+    assert perfect == 1.0 and once_2 == pytest.approx(np.mean([1.0, 1.0, 2 / 3]))  # not (1 + 1 + 0 + 2/3) / 4
+    labels = np.array([[1, 0], [0, 0], [1, 0], [0, 0]])  # label 1 has no positive test image
+    assert predictive_metrics(labels.astype(float), labels, "multilabel")["f1"] == 1.0
+
+
+@pytest.mark.parametrize("task", ["binary", "multiclass", "multilabel"])
+def test_auc_per_class_is_each_one_vs_rest_auc_and_the_row_auc_their_mean(task):
+    from sklearn.metrics import roc_auc_score
+
+    from kdbench.evaluate.predictive import predictive_metrics
+
+    rng = np.random.default_rng(0)
+    if task == "multilabel":
+        y = rng.integers(0, 2, (40, 3))
+        y[:, 1] = 0  # no positive for label b: no AUC, left out of the mean
+        probs = np.clip(y * 0.3 + rng.random((40, 3)) * 0.7, 0, 1)
+        names = ("a", "b", "c")
+        expected = {"a": roc_auc_score(y[:, 0], probs[:, 0]), "b": None, "c": roc_auc_score(y[:, 2], probs[:, 2])}
+    else:
+        k = 2 if task == "binary" else 3
+        y = rng.integers(0, k, 40)
+        probs = torch.from_numpy(rng.normal(size=(40, k)) + np.eye(k)[y]).softmax(1).numpy()
+        names = ("a", "b", "c")[:k]
+        expected = {n: roc_auc_score(y == j, probs[:, j]) for j, n in enumerate(names)}
+        if task == "binary":
+            expected["a"] = expected["b"]
+    got = class_metrics(probs, y, task, names)["auc_per_class"]
+    assert got.keys() == expected.keys()
+    for n, v in expected.items():
+        assert got[n] is None if v is None else got[n] == pytest.approx(v)
+    defined = [v for v in expected.values() if v is not None]
+    assert predictive_metrics(probs, y, task)["auc"] == pytest.approx(np.mean(defined) if task != "binary" else defined[0])

@@ -37,7 +37,7 @@ def test_run_writes_flat_rows_for_teacher_baseline_and_method(first_run):
         assert all(k in r for k in REQUIRED)
         assert r["status"] == "ok" and r["error"] is None
         assert 0 <= r["accuracy"] <= 1 and r["params"] > 0 and r["flops"] > 0 and r["latency_ms"] > 0
-        assert all(not isinstance(v, (dict, list)) or k in ("method_options", "dataset_options", "recall_per_class")
+        assert all(not isinstance(v, (dict, list)) or k in ("method_options", "dataset_options", "recall_per_class", "auc_per_class")
                    for k, v in r.items())
     teacher, scratch, hinton = rows
     assert teacher["student"] == "tinycnn" and scratch["student"] == hinton["student"] == "smallcnn"

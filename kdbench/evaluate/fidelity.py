@@ -12,6 +12,7 @@ Columns that KD frameworks rarely report, all on the test split:
   majority class cannot inflate on imbalanced sets (BreastMNIST is 73% malignant-free);
   multilabel: the mean over labels of each label's balanced accuracy.
 - ``recall_per_class``: ``{class name: recall}`` (multilabel: per label, at 0.5).
+- ``auc_per_class``: ``{class name: one-vs-rest ROC AUC}`` (multilabel: per label).
 - ``test_correct``: which test images the model got right (binary/multiclass), packed, for
   the paired bootstrap intervals of the gains over scratch (report/intervals.py).
 - ``test_scores``: binary tasks only, each test image's probability of the positive class
@@ -31,7 +32,7 @@ import base64
 import warnings
 
 import numpy as np
-from sklearn.metrics import balanced_accuracy_score, recall_score
+from sklearn.metrics import balanced_accuracy_score, recall_score, roc_auc_score
 
 #: Confidence bins of the expected calibration error (Guo et al. use 15).
 ECE_BINS = 15
@@ -61,11 +62,14 @@ def expected_calibration_error(probs: np.ndarray, y: np.ndarray, task: str, bins
 
 
 def class_metrics(probs: np.ndarray, y: np.ndarray, task: str, class_names) -> dict:
-    """``balanced_accuracy`` and ``recall_per_class`` (a dict by class name).
+    """``balanced_accuracy``, ``recall_per_class`` and ``auc_per_class`` (dicts by class name).
 
     A class with no image in the test split has no recall: ``None`` (null in runs.jsonl), not
     0, which would read as a class the model always misses. ``balanced_accuracy`` leaves such a
-    class out, as scikit-learn does.
+    class out, as scikit-learn does. ``auc_per_class`` is each class's one-vs-rest ROC AUC (each
+    label's, multilabel: the chest X-ray papers' per-finding AUC), ``None`` where the test split
+    has no positive or no negative for it; the row's ``auc`` is their mean (binary: the positive
+    class's AUC, the same for both classes).
     """
     y = np.asarray(y)
     names = [str(c) for c in class_names]
@@ -76,10 +80,21 @@ def class_metrics(probs: np.ndarray, y: np.ndarray, task: str, class_names) -> d
             truth = (y > 0.5).astype(int)
             per_label = [balanced_accuracy_score(truth[:, j], pred[:, j]) for j in range(truth.shape[1])]
             recalls = [recall_score(truth[:, j], pred[:, j], zero_division=np.nan) for j in range(truth.shape[1])]
-            return {"balanced_accuracy": float(np.mean(per_label)), "recall_per_class": _by_name(names, recalls)}
+            aucs = [_auc(truth[:, j], probs[:, j]) for j in range(truth.shape[1])]
+            return {"balanced_accuracy": float(np.mean(per_label)), "recall_per_class": _by_name(names, recalls),
+                    "auc_per_class": _by_name(names, aucs)}
         pred = probs.argmax(1)
         recalls = recall_score(y, pred, labels=np.arange(len(names)), average=None, zero_division=np.nan)
-        return {"balanced_accuracy": float(balanced_accuracy_score(y, pred)), "recall_per_class": _by_name(names, recalls)}
+        aucs = [_auc((y == k).astype(int), probs[:, k]) for k in range(len(names))]
+        if len(names) == 2:
+            aucs = [aucs[1], aucs[1]]  # one binary AUC (of class 0's probability it is 1 - the same)
+        return {"balanced_accuracy": float(balanced_accuracy_score(y, pred)), "recall_per_class": _by_name(names, recalls),
+                "auc_per_class": _by_name(names, aucs)}
+
+
+def _auc(truth: np.ndarray, score: np.ndarray) -> float:
+    """One-vs-rest ROC AUC, NaN when ``truth`` holds one value only."""
+    return float(roc_auc_score(truth, score)) if len(np.unique(truth)) == 2 else float("nan")
 
 
 def _by_name(names: list[str], recalls) -> dict:

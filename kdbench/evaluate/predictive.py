@@ -2,9 +2,13 @@
 
 - accuracy: top-1 for binary/multiclass; for multilabel the mean per-label accuracy at
   probability 0.5.
-- auc: ROC AUC of the positive class (binary), macro one-vs-rest (multiclass), macro over
-  labels (multilabel); NaN when the test split lacks a class.
-- f1: macro F1 (over classes, or over labels at 0.5 for multilabel).
+- auc: ROC AUC of the positive class (binary), macro one-vs-rest (multiclass; NaN when the
+  test split lacks a class), macro over the labels that have positives and negatives in the
+  test split (multilabel; a label without is left out, and shows as null in the row's
+  ``auc_per_class``, :func:`kdbench.evaluate.fidelity.class_metrics`).
+- f1: macro F1 over the classes present in the test split (a class no test image has would
+  otherwise join the mean at 0 whenever a model predicts it); multilabel: over the labels
+  with a positive test image, at 0.5.
 - params: all parameters of the deployed model (MED-TEX: explainer + student).
 - flops: floating-point operations per image of one forward pass, counted by
   ``torch.utils.flop_counter`` (2 per multiply-add; papers quoting MACs report half).
@@ -49,11 +53,12 @@ def predictive_metrics(probs: np.ndarray, y, task: str) -> dict[str, float]:
             acc = float((pred == y).mean())
             aucs = [roc_auc_score(y[:, j], probs[:, j]) for j in range(y.shape[1]) if len(np.unique(y[:, j])) == 2]
             auc = float(np.mean(aucs)) if aucs else float("nan")
-            f1 = float(f1_score(y, pred, average="macro", zero_division=0))
+            present = [j for j in range(y.shape[1]) if y[:, j].any()]
+            f1 = float(f1_score(y, pred, labels=present, average="macro", zero_division=0)) if present else 0.0
             return {"accuracy": acc, "auc": auc, "f1": f1}
         pred = probs.argmax(1)
         acc = float(accuracy_score(y, pred))
-        f1 = float(f1_score(y, pred, average="macro", zero_division=0))
+        f1 = float(f1_score(y, pred, labels=np.unique(y), average="macro", zero_division=0))
         try:
             if probs.shape[1] == 2:
                 auc = float(roc_auc_score(y, probs[:, 1]))
@@ -79,9 +84,14 @@ def cpu_latency(model: nn.Module, example: torch.Tensor, *, min_run_time: float 
     ``Timer.blocked_autorange`` warms up, picks the number of calls per measurement and
     repeats until ``min_run_time`` seconds are spent, so a sub-millisecond model is not
     measured with timer noise; the IQR says how much the machine moved while measuring.
-    Threads: torch's current setting, recorded by the caller's environment.
+    Threads: torch's current setting (the caller records it in the row, ``latency_threads``);
+    memory format: the one kdbench uses on CPU, whatever device the model was trained on.
     """
     import logging
+
+    from kdbench.distill.models import (
+        memory_format_for,  # here: distill imports this module
+    )
 
     quiet = logging.getLogger("torch.utils.cpp_extension")  # "No CUDA runtime is found" on CPU-only machines
     level = quiet.level
@@ -92,6 +102,7 @@ def cpu_latency(model: nn.Module, example: torch.Tensor, *, min_run_time: float 
         quiet.setLevel(level)
 
     m = copy.deepcopy(model).cpu().eval()
+    m = m.to(memory_format=memory_format_for(m, "cpu"))  # a CUDA run evaluates in channels-last
     x = example[:1].cpu()
     with torch.inference_mode():
         m(x)  # first call: allocations and kernel selection, not latency

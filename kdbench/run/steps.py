@@ -110,7 +110,7 @@ def efficiency(model, example, device) -> dict:
     with full_kernels():
         latency, iqr = cpu_latency(model, example)
         return {"params": count_params(model), "flops": count_flops(model, example.to(device)),
-                "latency_ms": latency, "latency_iqr_ms": iqr}
+                "latency_ms": latency, "latency_iqr_ms": iqr, "latency_threads": torch.get_num_threads()}
 
 
 @dataclass
