@@ -145,3 +145,16 @@ def test_auc_per_class_is_each_one_vs_rest_auc_and_the_row_auc_their_mean(task):
         assert got[n] is None if v is None else got[n] == pytest.approx(v)
     defined = [v for v in expected.values() if v is not None]
     assert predictive_metrics(probs, y, task)["auc"] == pytest.approx(np.mean(defined) if task != "binary" else defined[0])
+
+
+def test_flops_count_a_transformers_attention_as_its_unfused_matmuls_on_cpu():
+    import timm
+
+    from kdbench.evaluate.predictive import count_flops
+
+    vit = timm.create_model("vit_tiny_patch16_224", img_size=32, patch_size=8, num_classes=3, depth=2).eval()
+    x = torch.randn(1, 3, 32, 32)
+    fused = count_flops(vit, x)
+    for block in vit.blocks:
+        block.attn.fused_attn = False  # timm's explicit q @ k^T, softmax, @ v: every matmul visible
+    assert fused == count_flops(vit, x) > 0
