@@ -104,8 +104,9 @@ def efficiency(model, example, device) -> dict:
     """Parameters, FLOPs and batch-1 CPU latency of the architecture as any other framework runs it.
 
     kdbench's convolutions skip kernel taps that only see zero padding (same numbers, faster
-    on CPU: :mod:`kdbench.distill.dead_taps`); FLOPs and latency count every tap, so they
-    are the figures fvcore, thop or a deployed model give.
+    on CPU: :mod:`kdbench.distill.dead_taps`); FLOPs and latency count every tap, as the
+    architecture runs anywhere else (FLOPs at 2 per multiply-add: fvcore and thop report
+    multiply-adds, half these figures).
     """
     with full_kernels():
         latency, iqr = cpu_latency(model, example)
