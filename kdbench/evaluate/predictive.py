@@ -86,20 +86,18 @@ def count_flops(model: nn.Module, example: torch.Tensor) -> int:
     return int(counter.get_total_flops())
 
 
-def cpu_latency(model: nn.Module, example: torch.Tensor, *, min_run_time: float = 0.3) -> tuple[float, float]:
+def cpu_latency(model: nn.Module, example: torch.Tensor, *, min_run_time: float = 0.3,
+                memory_format: torch.memory_format | None = None) -> tuple[float, float]:
     """Batch-1 CPU latency in milliseconds: (median, interquartile range), by ``torch.utils.benchmark``.
 
     ``Timer.blocked_autorange`` warms up, picks the number of calls per measurement and
     repeats until ``min_run_time`` seconds are spent, so a sub-millisecond model is not
     measured with timer noise; the IQR says how much the machine moved while measuring.
-    Threads: torch's current setting (the caller records it in the row, ``latency_threads``);
-    memory format: the one kdbench uses on CPU, whatever device the model was trained on.
+    Threads: torch's current setting (the caller records it in the row, ``latency_threads``).
+    ``memory_format``: the layout to time the CPU copy in (the caller passes the one kdbench
+    uses on CPU, so a model evaluated on CUDA in channels-last is not timed in that layout).
     """
     import logging
-
-    from kdbench.distill.models import (
-        memory_format_for,  # here: distill imports this module
-    )
 
     quiet = logging.getLogger("torch.utils.cpp_extension")  # "No CUDA runtime is found" on CPU-only machines
     level = quiet.level
@@ -110,7 +108,8 @@ def cpu_latency(model: nn.Module, example: torch.Tensor, *, min_run_time: float 
         quiet.setLevel(level)
 
     m = copy.deepcopy(model).cpu().eval()
-    m = m.to(memory_format=memory_format_for(m, "cpu"))  # a CUDA run evaluates in channels-last
+    if memory_format is not None:
+        m = m.to(memory_format=memory_format)
     x = example[:1].cpu()
     with torch.inference_mode():
         m(x)  # first call: allocations and kernel selection, not latency

@@ -109,7 +109,7 @@ def efficiency(model, example, device) -> dict:
     multiply-adds, half these figures).
     """
     with full_kernels():
-        latency, iqr = cpu_latency(model, example)
+        latency, iqr = cpu_latency(model, example, memory_format=memory_format_for(model, "cpu"))
         return {"params": count_params(model), "flops": count_flops(model, example.to(device)),
                 "latency_ms": latency, "latency_iqr_ms": iqr, "latency_threads": torch.get_num_threads()}
 
