@@ -97,6 +97,6 @@ def test_published_latency_runs_the_whole_kernels(monkeypatch):
     from kdbench.distill import dead_taps
 
     seen = []
-    monkeypatch.setattr(steps, "cpu_latency", lambda model, example: seen.append(dead_taps._disabled) or (1.0, 0.1))
+    monkeypatch.setattr(steps, "cpu_latency", lambda model, example, **_: seen.append(dead_taps._disabled) or (1.0, 0.1))
     steps.efficiency(nn.Conv2d(1, 1, 3, padding=1), torch.zeros(1, 1, 4, 4), "cpu")
     assert seen == [1]
