@@ -69,10 +69,11 @@ def split_indices(y: torch.Tensor, task: str, seed: int,
 
 def _group_split(idx: np.ndarray, groups: np.ndarray, seed: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """70/10/20 of the groups (patients), each group whole in one split."""
-    if len(np.unique(groups)) < MIN_SPLIT_SIZE:
-        raise DataError(f"{len(np.unique(groups))} patients are too few for a 70/10/20 split by patient; give at "
+    patients = len(np.unique(groups))
+    if patients < MIN_SPLIT_SIZE:
+        raise DataError(f"{patients} patients are too few for a 70/10/20 split by patient; give at "
                         f"least {MIN_SPLIT_SIZE}, or your own split (a split column)")
-    n_test = max(1, round(SPLIT_RATIOS[2] * len(np.unique(groups))))  # whole patients (a float share rounds up)
+    n_test = max(1, round(SPLIT_RATIOS[2] * patients))  # whole patients (a float share rounds up)
     rest, test = next(GroupShuffleSplit(n_splits=1, test_size=n_test, random_state=seed).split(idx, groups=groups))
     val_share = SPLIT_RATIOS[1] / (SPLIT_RATIOS[0] + SPLIT_RATIOS[1])
     n_val = max(1, round(val_share * len(np.unique(groups[rest]))))

@@ -100,11 +100,10 @@ def folder(arg=None, *, seed: int = 0, image_size: int = 64, channels: int | Non
             splits = [splits[0].subset(train_idx), splits[0].subset(val_idx), splits[2]]
     else:
         names, files, labels = _class_files(root)
+        task = "binary" if len(names) == 2 else "multiclass"
         x = read_images(files, image_size, channels)
         y = torch.tensor(labels, dtype=torch.long)
-        task = "binary" if len(names) == 2 else "multiclass"
         splits = [Split(x, y).subset(i) for i in split_indices(y, task, data_seed)]
-    task = "binary" if len(names) == 2 else "multiclass"
     info = DatasetInfo(name=f"folder:{root.name}", task=task, class_names=tuple(names), in_chans=splits[0].x.shape[1],
                        image_size=image_size)
     return standardise(info, *splits, options=dict(path=str(root), image_size=image_size, channels=channels,

@@ -32,7 +32,9 @@ import base64
 import warnings
 
 import numpy as np
-from sklearn.metrics import balanced_accuracy_score, recall_score, roc_auc_score
+from sklearn.metrics import balanced_accuracy_score, recall_score
+
+from kdbench.evaluate.predictive import one_vs_rest_auc
 
 #: Confidence bins of the expected calibration error (Guo et al. use 15).
 ECE_BINS = 15
@@ -80,21 +82,16 @@ def class_metrics(probs: np.ndarray, y: np.ndarray, task: str, class_names) -> d
             truth = (y > 0.5).astype(int)
             per_label = [balanced_accuracy_score(truth[:, j], pred[:, j]) for j in range(truth.shape[1])]
             recalls = [recall_score(truth[:, j], pred[:, j], zero_division=np.nan) for j in range(truth.shape[1])]
-            aucs = [_auc(truth[:, j], probs[:, j]) for j in range(truth.shape[1])]
+            aucs = [one_vs_rest_auc(truth[:, j], probs[:, j]) for j in range(truth.shape[1])]
             return {"balanced_accuracy": float(np.mean(per_label)), "recall_per_class": _by_name(names, recalls),
                     "auc_per_class": _by_name(names, aucs)}
         pred = probs.argmax(1)
         recalls = recall_score(y, pred, labels=np.arange(len(names)), average=None, zero_division=np.nan)
-        aucs = [_auc((y == k).astype(int), probs[:, k]) for k in range(len(names))]
+        aucs = [one_vs_rest_auc((y == k).astype(int), probs[:, k]) for k in range(len(names))]
         if len(names) == 2:
             aucs = [aucs[1], aucs[1]]  # one binary AUC (of class 0's probability it is 1 - the same)
         return {"balanced_accuracy": float(balanced_accuracy_score(y, pred)), "recall_per_class": _by_name(names, recalls),
                 "auc_per_class": _by_name(names, aucs)}
-
-
-def _auc(truth: np.ndarray, score: np.ndarray) -> float:
-    """One-vs-rest ROC AUC, NaN when ``truth`` holds one value only."""
-    return float(roc_auc_score(truth, score)) if len(np.unique(truth)) == 2 else float("nan")
 
 
 def _by_name(names: list[str], recalls) -> dict:

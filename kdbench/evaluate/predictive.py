@@ -51,7 +51,7 @@ def predictive_metrics(probs: np.ndarray, y, task: str) -> dict[str, float]:
         if task == "multilabel":
             pred = (probs >= 0.5).astype(int)
             acc = float((pred == y).mean())
-            aucs = [roc_auc_score(y[:, j], probs[:, j]) for j in range(y.shape[1]) if len(np.unique(y[:, j])) == 2]
+            aucs = [a for a in (one_vs_rest_auc(y[:, j], probs[:, j]) for j in range(y.shape[1])) if np.isfinite(a)]
             auc = float(np.mean(aucs)) if aucs else float("nan")
             present = [j for j in range(y.shape[1]) if y[:, j].any()]
             f1 = float(f1_score(y, pred, labels=present, average="macro", zero_division=0)) if present else 0.0
@@ -68,6 +68,11 @@ def predictive_metrics(probs: np.ndarray, y, task: str) -> dict[str, float]:
         except ValueError:
             auc = float("nan")
     return {"accuracy": acc, "auc": auc, "f1": f1}
+
+
+def one_vs_rest_auc(truth: np.ndarray, score: np.ndarray) -> float:
+    """ROC AUC of one class (or label) against the rest; NaN when ``truth`` holds one value only."""
+    return float(roc_auc_score(truth, score)) if len(np.unique(truth)) == 2 else float("nan")
 
 
 def count_flops(model: nn.Module, example: torch.Tensor) -> int:
