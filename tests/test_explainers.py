@@ -17,7 +17,13 @@ from kdbench.explain.explainers import (
     random_map,
     saliency,
 )
-from kdbench.explain.metrics import DEFAULT_METRICS, FULL_METRICS, evaluate_metric
+from kdbench.explain.metrics import (
+    DEFAULT_METRICS,
+    FULL_METRICS,
+    _pixels_in_channels,
+    curve_steps,
+    evaluate_metric,
+)
 from kdbench.explain.scoring import explain_model, xai_subset
 
 ALL = [gradcam, saliency, integrated_gradients, occlusion, random_map, featuremaps]
@@ -168,7 +174,7 @@ def test_no_weighted_localisation_variant_is_used():
 def test_metric_parameters_are_scaled_to_the_image():
     for size in (28, 32, 64):
         pf = BY_NAME["pixel_flipping"].make(size, 8, 3)
-        assert (size * size) % pf.features_in_step == 0
+        assert (3 * size * size) % pf.features_in_step == 0 and pf.features_in_step % 3 == 0  # whole pixels
         assert BY_NAME["faithfulness_correlation"].make(size, 8, 3).subset_size < 3 * size * size
         assert BY_NAME["topk_intersection"].make(size, 8, 3).k < size * size
         assert size % BY_NAME["infidelity"].make(size, 8, 3).patch == 0
@@ -228,3 +234,45 @@ def test_mprt_scores_a_model_independent_map_one_and_a_weight_dependent_map_far_
                                  num_classes=3)
     finite = value[np.isfinite(value)]
     assert finite.size >= 4 and np.abs(finite).mean() < 0.6, (value, why)
+
+
+class _ChannelMean(torch.nn.Module):
+    """A model that sees only the mean over channels: a gray image and its RGB copy are one input to it."""
+
+    def __init__(self, channels):
+        super().__init__()
+        self.channels = channels
+        self.head = TinyCNN(3, 1).eval()
+
+    def forward(self, x):
+        return self.head(x.mean(1, keepdim=True))
+
+
+@pytest.mark.parametrize("name", ["pixel_flipping", "monotonicity_correlation"])
+def test_stepwise_metrics_take_16_steps_of_whole_pixels_on_gray_and_rgb(name, tiny_data):
+    """Quantus steps through C*H*W values: with a step of H*W/16 values an RGB image took 48 steps."""
+    torch.manual_seed(0)
+    model = _ChannelMean(1).eval()
+    x_gray, y, a = _inputs(tiny_data, channels=1)
+    x_rgb = np.repeat(x_gray, 3, axis=1)  # the same image in three channels: the model's input is unchanged
+    assert curve_steps(BY_NAME[name], 32, 3, 1) == curve_steps(BY_NAME[name], 32, 3, 3) == 16
+    gray, _ = evaluate_metric(BY_NAME[name], model, x_gray, y, a, None, num_classes=3)
+    rgb, _ = evaluate_metric(BY_NAME[name], model, x_rgb, y, a, None, num_classes=3)
+    assert np.isfinite(gray).all()
+    np.testing.assert_allclose(rgb, gray, rtol=1e-5, atol=1e-6)
+
+
+def test_road_imputes_the_share_of_pixels_it_names_when_the_map_ties():
+    """A Grad-CAM's zeros tie across pixels; the sort then interleaves their channels."""
+    seen = []
+    adapter = _pixels_in_channels(lambda arr, indices, **kw: seen.append(np.asarray(indices)) or arr)
+    rng = np.random.default_rng(0)
+    a = np.where(rng.random((32, 32)) < 0.6, 0.0, rng.random((32, 32)))  # 60% of the pixels exactly 0
+    repeated = np.repeat(a[None], 3, axis=0).ravel()
+    order = np.argsort(-repeated)  # as Quantus' ROAD orders the repeated map
+    for share in (0.3, 0.5, 0.7):
+        adapter(np.zeros((3, 32, 32)), order[: int(repeated.size * share)])
+        pixels = seen[-1]
+        assert len(pixels) == round(32 * 32 * share) and len(np.unique(pixels)) == len(pixels)
+        top = np.sort(a.ravel())[::-1][len(pixels) - 1]
+        assert (a.ravel()[pixels] >= top).all()  # the most relevant pixels, ties aside

@@ -148,6 +148,20 @@ def test_summary_and_explanation_footnote_name_every_version_and_image_count(row
     assert "subset of 32 and 128 test images" in note and "Quantus z and z2 metrics" in note
 
 
+def test_explanation_footnote_says_how_many_pixel_flipping_steps_its_rows_took(rows):
+    from kdbench.report.leaderboard import xai_footnote
+
+    new = [dict(r, kind="explanation", explainer="gradcam", status="ok", pixel_flipping=9.0,
+                xai_curve_steps={"pixel_flipping": 16}) for r in rows[:2]]
+    old = [dict(r, kind="explanation", explainer="gradcam", status="ok", pixel_flipping=27.0) for r in rows[2:4]]
+    assert "Perturbation steps per image: pixel_flipping 16." in xai_footnote(new)
+    both = xai_footnote(new + old)
+    assert ("pixel_flipping 16; not recorded in 2 rows scored before 2026-12-06, whose steps were H*W/16 of the "
+            "C*H*W values (16C steps)." in both)
+    no_flipping = [dict(r, kind="explanation", explainer="gradcam", status="ok", pointing_game=0.5) for r in rows[:2]]
+    assert "Perturbation steps" not in xai_footnote(no_flipping)
+
+
 def test_ranks_compare_models_trained_on_the_same_fraction(rows):
     more = [row(m, s, a, fraction=0.1) for m, a in (("scratch", 0.5), ("hinton", 0.4)) for s in (0, 1, 2)]
     tables = frame(rows + more)

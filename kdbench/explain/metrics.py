@@ -7,12 +7,16 @@ decides, and why (each point was measured or read in Quantus 0.6.0's code):
 - **Logits, not softmax.** Every explainer explains a logit, so metrics that read the
   model read logits (``softmax=False``); on a confident model softmax outputs saturate
   and pixel flipping gave the value of a constant predictor for every explainer. IROF is
-  the exception: its curve is a ratio of outputs, defined for probabilities; and
-  EfficientMPRT, which takes the entropy of the model's output distribution.
-- **Maps cover every channel.** FaithfulnessCorrelation and ROAD flatten a (B,1,H,W)
-  map against a (B,C,H,W) image, so they perturbed only the first of C channels (ROAD:
-  1/C of the share it names); their maps are repeated over the channels. PixelFlipping,
-  Monotonicity and Infidelity index pixels over all channels already.
+  the exception: its curve is a ratio of outputs, defined for probabilities. EfficientMPRT
+  has softmax set too, which in 0.6.0 reaches only the output entropy of its extra scores
+  (not computed), so it does not move its score.
+- **Maps cover every channel; steps count pixels.** ROAD takes its share of a (B,1,H,W)
+  map's size against a (B,C,H,W) image (1/C of the share it names), so its maps are
+  repeated over the channels (FaithfulnessCorrelation broadcasts them itself; the repeat
+  changes none of its numbers). PixelFlipping and Monotonicity broadcast the map and
+  step through the C*H*W values, so a step of H*W/16 values was 1/(16C) of an RGB image:
+  48 steps, an AUC three times a grayscale image's. Their steps are C*H*W/16 values, the
+  same 16 steps of whole pixels (every channel) on any image (before 2026-12-06: 16C).
 - **Per-image normalisation** (Quantus' default normalises by the batch-wide maximum).
 - **Per-image constant maps score NaN**, with the reason: a flat map ranks no pixel,
   yet won the pointing game through float noise and the best max-sensitivity.
@@ -129,12 +133,21 @@ def _patch(size: int) -> int:
 
 
 def _pixels_in_channels(perturb):
-    """Adapt a perturbation that indexes pixels to indices over (C, H, W) (maps repeated per channel)."""
+    """Adapt a perturbation that indexes pixels to indices over (C, H, W) (maps repeated per channel).
+
+    ``indices`` are the top values of the repeated map, most relevant first. The pixels are
+    the first ``len(indices) / C`` distinct ones in that order: where the map ties across
+    pixels (a Grad-CAM's zeros), the sort interleaves the channels of tied pixels, and
+    taking every pixel any index touched imputed 70% of the image when ROAD asked for 50%.
+    """
 
     def func(arr, indices, **kwargs):
         hw = arr.shape[-1] * arr.shape[-2]
-        pixels = np.unique(np.asarray(indices).ravel() % hw)
-        return perturb(arr, pixels, **kwargs)
+        channels = arr.size // hw
+        flat = np.asarray(indices).ravel() % hw
+        _, first = np.unique(flat, return_index=True)
+        pixels = flat[np.sort(first)][:math.ceil(flat.size / channels)]
+        return perturb(arr, np.sort(pixels), **kwargs)
 
     return func
 
@@ -155,13 +168,47 @@ class ROADPerImage(quantus.ROAD):
         self.evaluation_scores = list(np.asarray(self.evaluation_scores[0], dtype=float).mean(axis=1))
 
 
+def curve_steps(metric: XaiMetric, size: int, num_classes: int, channels: int) -> int | None:
+    """How many perturbation steps a stepwise metric (pixel flipping, monotonicity) takes per image.
+
+    Rows record it because a pixel-flipping AUC (Quantus: unit spacing) grows with the
+    number of steps, so scores taken with different steps are on different scales.
+    ``None`` for metrics without ``features_in_step``.
+    """
+    if "features_in_step" not in metric.params:
+        return None
+    step = getattr(metric.make(size, num_classes, channels), "features_in_step", None)
+    return math.ceil(channels * size * size / step) if step else None
+
+
+class _StepsOverChannels:
+    """Check ``features_in_step`` against the C*H*W values a stepwise metric steps through.
+
+    Quantus 0.6.0's PixelFlipping and MonotonicityCorrelation broadcast the map over the
+    channels and step through all C*H*W values, but assert that the step divides H*W
+    alone, which refuses C*H*W/16 on most RGB images. Only the check differs.
+    """
+
+    def custom_preprocess(self, x_batch: np.ndarray, **kwargs) -> None:
+        quantus.helpers.asserts.assert_features_in_step(features_in_step=self.features_in_step,
+                                                        input_shape=x_batch.shape[1:])
+
+
+class PixelFlippingOverChannels(_StepsOverChannels, quantus.PixelFlipping):
+    """Quantus' PixelFlipping with steps of whole pixels on multi-channel images (see _StepsOverChannels)."""
+
+
+class MonotonicityOverChannels(_StepsOverChannels, quantus.MonotonicityCorrelation):
+    """Quantus' MonotonicityCorrelation with steps of whole pixels on multi-channel images."""
+
+
 def _faithfulness_correlation(size, num_classes, channels=1):
     return quantus.FaithfulnessCorrelation(nr_runs=100, subset_size=max(1, channels * size * size // 16),
                                            perturb_baseline="mean", abs=False, normalise=True, **_common())
 
 
 def _pixel_flipping(size, num_classes, channels=1):
-    return quantus.PixelFlipping(features_in_step=_step(size * size), perturb_baseline="mean",
+    return PixelFlippingOverChannels(features_in_step=channels * _step(size * size), perturb_baseline="mean",
                                  abs=False, normalise=True, return_auc_per_sample=True, **_common())
 
 
@@ -190,7 +237,7 @@ def _irof(size, num_classes, channels=1):
 
 
 def _monotonicity(size, num_classes, channels=1):
-    return quantus.MonotonicityCorrelation(nr_samples=1, features_in_step=_step(size * size),
+    return MonotonicityOverChannels(nr_samples=1, features_in_step=channels * _step(size * size),
                                            perturb_baseline="mean", abs=False, normalise=True, **_common())
 
 
@@ -243,7 +290,7 @@ DEFAULT_METRICS: list[XaiMetric] = [
               params={"nr_runs": 100, "subset_size": "HWC/16", "perturb_baseline": "mean"}, ranked=False,
               map_independent_inputs=True),
     XaiMetric("pixel_flipping", _pixel_flipping, False,
-              params={"features_in_step": "H*W/16", "perturb_baseline": "mean", "auc": True}),
+              params={"features_in_step": "C*H*W/16", "perturb_baseline": "mean", "auc": True}),
     XaiMetric("max_sensitivity", _max_sensitivity, False, needs_explain_func=True,
               params={"nr_samples": 10, "lower_bound": 0.1, "normalise": "min-max"}, ranked=False),
     XaiMetric("sparseness", lambda s, c, ch=1: quantus.Sparseness(abs=True, normalise=True, **_common()), True, ranked=False),
@@ -267,7 +314,7 @@ FULL_METRICS: list[XaiMetric] = [
               params={"percentages": "10..90 step 20", "score": "mean accuracy, MoRF"}),
     XaiMetric("irof", _irof, True, profile="full", softmax=True, params={"segments": "slic"}),
     XaiMetric("monotonicity_correlation", _monotonicity, True, profile="full",
-              params={"nr_samples": 1, "features_in_step": "H*W/16"}, ranked=False),
+              params={"nr_samples": 1, "features_in_step": "C*H*W/16"}, ranked=False),
     XaiMetric("infidelity", _infidelity, False, profile="full",
               params={"patch": "divisor of H nearest H/8", "score": "min over map scale / output energy"}, ranked=False),
     XaiMetric("random_logit",

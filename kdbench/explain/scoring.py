@@ -24,7 +24,12 @@ import torch
 from kdbench.data.contract import DatasetBundle, stratify_key
 from kdbench.distill.models import memory_format_for
 from kdbench.errors import KdbenchError, NotApplicableError
-from kdbench.explain.metrics import XaiMetric, evaluate_metric, quantus_explain_func
+from kdbench.explain.metrics import (
+    XaiMetric,
+    curve_steps,
+    evaluate_metric,
+    quantus_explain_func,
+)
 from kdbench.registry import Component
 
 XAI_SEED = 0
@@ -72,6 +77,8 @@ def explain_model(model, bundle: DatasetBundle, explainers: list[Component], met
     x_np, t_np = x.cpu().numpy(), target.cpu().numpy()
     rows, maps, scores = [], {}, {}
     forward_memo: dict = {}  # the model's outputs on map-independent perturbations, shared by the explainers
+    channels, size = x.shape[1], x.shape[-1]
+    steps = {m.name: n for m in metrics if (n := curve_steps(m, size, bundle.info.num_classes, channels))}
     for comp in explainers:
         row = {"kind": "explanation", "explainer": comp.name, "xai_samples": len(idx)}
         try:
@@ -103,6 +110,7 @@ def explain_model(model, bundle: DatasetBundle, explainers: list[Component], met
             if note:
                 notes.append(f"{metric.name}: {note}")
         row["metric_seconds"] = time.perf_counter() - start
+        row["xai_curve_steps"] = steps or None
         row["xai_notes"] = "; ".join(notes) or None
         rows.append(row)
     add_random_differences(rows, scores, metrics)

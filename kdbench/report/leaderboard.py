@@ -354,4 +354,30 @@ def xai_footnote(rows: list[dict]) -> str:
             f"Not ranked, because on the synthetic set they cannot tell a trained model's Grad-CAM or integrated "
             f"gradients from random or from an untrained model's maps (docs/explanation-metrics.md): "
             f"{', '.join(m.name for m in DEFAULT_METRICS + FULL_METRICS if not m.ranked and m.name in used) or 'none'}. "
-            f"explain_ms_per_image: attribution time only.")
+            f"explain_ms_per_image: attribution time only.{curve_steps_note(scored, used)}")
+
+
+def curve_steps_note(scored: list[dict], used: set) -> str:
+    """`` Perturbation steps per image: pixel_flipping 16.``, from the rows' ``xai_curve_steps``.
+
+    A pixel-flipping AUC grows with its steps, so a table says how many its rows took.
+    Rows from before 2026-12-06 do not record them; they took H*W/16 of the C*H*W values
+    per step, whatever ``features_in_step`` the footnote now names.
+    """
+    from kdbench.explain.metrics import DEFAULT_METRICS, FULL_METRICS
+
+    parts = []
+    for m in DEFAULT_METRICS + FULL_METRICS:
+        if "features_in_step" not in m.params or m.name not in used:
+            continue
+        have = [r for r in scored if m.name in r]
+        steps = {r["xai_curve_steps"][m.name] for r in have
+                 if isinstance(r.get("xai_curve_steps"), dict) and m.name in r["xai_curve_steps"]}
+        old = sum(not isinstance(r.get("xai_curve_steps"), dict) for r in have)
+        said = " and ".join(map(str, sorted(steps)))
+        if old:
+            said = (f"{said}; " if said else "") + (f"not recorded in {old} rows scored before 2026-12-06, whose "
+                                                    f"steps were H*W/16 of the C*H*W values (16C steps)")
+        if said:
+            parts.append(f"{m.name} {said}")
+    return f" Perturbation steps per image: {'; '.join(parts)}." if parts else ""
