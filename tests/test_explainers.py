@@ -276,3 +276,30 @@ def test_road_imputes_the_share_of_pixels_it_names_when_the_map_ties():
         assert len(pixels) == round(32 * 32 * share) and len(np.unique(pixels)) == len(pixels)
         top = np.sort(a.ravel())[::-1][len(pixels) - 1]
         assert (a.ravel()[pixels] >= top).all()  # the most relevant pixels, ties aside
+
+
+def test_multilabel_localisation_scores_the_explained_labels_lesions_not_the_others():
+    """An oracle map of the explained label's lesions hits; one of another present label's lesions does not."""
+    from kdbench.builtins.datasets import synthetic
+    from kdbench.explain.scoring import explanation_targets
+    from kdbench.registry import Component
+
+    data = synthetic(n_train=20, n_val=8, n_test=200, task="multilabel")
+    model = TinyCNN(3, 3).eval()
+    idx = xai_subset(data, 64)
+    targets = explanation_targets(model, data.test.x[idx], data.test.y[idx], "multilabel").numpy()
+    per_label = data.test.masks[idx]  # (64, 3, H, W)
+    other = [next((k for k in range(3) if k != t and per_label[i, k].any()), t) for i, t in enumerate(targets)]
+    assert sum(o != t for o, t in zip(other, targets)) >= 10  # images where another label's lesions are shown
+
+    def oracle(labels):
+        def explain(m, x, target):  # called on the same 64 images, in subset order
+            return torch.stack([per_label[i, labels[i]] for i in range(len(x))])[:, None].float()
+        return explain
+
+    comps = [Component("explainers", "right", oracle(targets)), Component("explainers", "wrong", oracle(other))]
+    rows = {r["explainer"]: r for r in explain_model(model, data, comps, [BY_NAME["pointing_game"]], 64, "cpu").rows}
+    assert rows["right"]["pointing_game"] == 1.0
+    shown_other = np.mean([o != t for o, t in zip(other, targets)])
+    # a miss wherever another label's lesions were pointed at; a union mask had counted those as hits too
+    assert rows["wrong"]["pointing_game"] == pytest.approx(1 - shown_other)

@@ -73,3 +73,32 @@ def test_every_split_is_standardised_with_the_training_splits_per_channel_statis
 def test_bad_options_are_refused_clearly(opts, msg):
     with pytest.raises(ConfigError, match=msg):
         synthetic(**opts)
+
+
+def test_multilabel_masks_are_one_per_lesion_type_and_mark_that_types_pixels():
+    rng_args = (300, 32)
+    images, union, labels, clean = render(*rng_args, np.random.default_rng(4), "multilabel", return_clean=True)
+    same, by_kind, same_labels = render(*rng_args, np.random.default_rng(4), "multilabel", by_kind=True)
+    assert np.array_equal(same, images) and np.array_equal(same_labels, labels)  # by_kind changes no draw
+    assert by_kind.shape == (300, len(LESION_TYPES), 32, 32)
+    assert np.array_equal(by_kind.any(1), union)  # together: every changed pixel
+    assert (by_kind.sum(1) <= 1).all()  # each pixel belongs to one type: the one drawn last over it
+    assert np.array_equal(by_kind.reshape(300, 3, -1).any(-1), labels.astype(bool))  # a type's mask iff its label
+    several = labels.sum(1) >= 2
+    for t in range(3):  # a type's pixels show that type's colour, even in images with other types
+        pixels = images[several][by_kind[several][:, t]]
+        assert np.abs(pixels.mean(0) - _LESION_RGB[t]).sum() < np.abs(pixels.mean(0) - _LESION_RGB[(t + 1) % 3]).sum()
+
+
+def test_multilabel_bundle_carries_per_label_masks_and_scoring_takes_the_explained_labels():
+    from kdbench.data.contract import explained_masks
+
+    b = synthetic(n_train=20, n_val=8, n_test=16, task="multilabel")
+    assert b.test.masks.shape == (16, 3, 32, 32)
+    masks = b.test.masks.numpy()
+    targets = np.array([i % 3 for i in range(16)])
+    picked = explained_masks(masks, targets)
+    assert picked.shape == (16, 1, 32, 32)
+    assert all(np.array_equal(picked[i, 0], masks[i, targets[i]]) for i in range(16))
+    single = synthetic(n_train=20, n_val=8, n_test=16).test.masks.numpy()
+    assert explained_masks(single, targets) is single  # one mask per image: the class's evidence already

@@ -28,11 +28,14 @@ def synthetic(arg=None, *, seed: int = 0, image_size: int = 32, n_train: int = 2
     sizes = [int(n_train), int(n_val), int(n_test)]
     if min(sizes) < 4:
         raise ConfigError("synthetic: n_train, n_val and n_test must each be at least 4")
-    images, masks, labels = render(sum(sizes), int(image_size), np.random.default_rng(data_seed), task)
+    # multilabel: one mask per label, so a localisation metric scores the explained label's lesions only
+    images, masks, labels = render(sum(sizes), int(image_size), np.random.default_rng(data_seed), task,
+                                   by_kind=task == "multilabel")
     x = torch.from_numpy(images).permute(0, 3, 1, 2).contiguous()
     if channels == 1:
         x = (0.299 * x[:, 0] + 0.587 * x[:, 1] + 0.114 * x[:, 2]).unsqueeze(1)
-    m = torch.from_numpy(masks).unsqueeze(1).float()
+    m = torch.from_numpy(masks).float()
+    m = m if m.dim() == 4 else m.unsqueeze(1)
     y = torch.from_numpy(labels)
     a, b = sizes[0], sizes[0] + sizes[1]
     splits = [Split(x[s], y[s], m[s]) for s in (slice(0, a), slice(a, b), slice(b, None))]

@@ -2,8 +2,9 @@
 
 Images are float tensors (N, C, H, W) standardised with per-channel statistics of the
 train split; labels are int64 (N,) for binary/multiclass and float (N, L) in {0,1} for
-multilabel. Optional ground-truth masks (N, 1, H, W) on the test split unlock the
-localisation metrics.
+multilabel. Optional ground-truth masks on the test split unlock the localisation
+metrics: (N, 1, H, W), the evidence for the image's class, or, for multilabel, (N, L, H, W),
+one mask per label (:func:`explained_masks` picks the explained label's).
 """
 
 from __future__ import annotations
@@ -18,6 +19,17 @@ from sklearn.model_selection import StratifiedShuffleSplit
 from kdbench.errors import ConfigError, DataError
 
 TASKS = ("binary", "multiclass", "multilabel")
+
+
+def explained_masks(masks: np.ndarray | None, targets: np.ndarray) -> np.ndarray | None:
+    """The (N, 1, H, W) ground truth of the explained class: per-label masks give the target label's.
+
+    A multilabel image usually shows several findings; a Grad-CAM of one label that lands on
+    another label's lesion is no hit.
+    """
+    if masks is None or masks.shape[1] == 1:
+        return masks
+    return masks[np.arange(len(masks)), np.asarray(targets, dtype=int)][:, None]
 
 
 @dataclass(frozen=True)

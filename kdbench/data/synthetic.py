@@ -25,12 +25,16 @@ LESION_TYPES = ("exudate", "haemorrhage", "cotton_wool")
 _LESION_RGB = np.array([[0.97, 0.86, 0.30], [0.33, 0.03, 0.03], [0.92, 0.90, 0.82]], dtype=np.float32)
 
 
-def render(n: int, size: int, rng: np.random.Generator, task: str = "multiclass", return_clean: bool = False):
+def render(n: int, size: int, rng: np.random.Generator, task: str = "multiclass", return_clean: bool = False,
+           by_kind: bool = False):
     """Draw ``n`` images.
 
     Returns ``images`` (n, H, W, 3) float32 in [0, 1], ``masks`` (n, H, W) bool,
     ``labels`` ((n,) int64, or (n, 3) float32 for multilabel) and, with
-    ``return_clean``, the same images before any lesion was drawn.
+    ``return_clean``, the same images before any lesion was drawn. With ``by_kind`` the
+    masks are (n, 3, H, W), one per lesion type (a pixel belongs to the lesion drawn last
+    over it): a multilabel image's evidence for one label is that label's lesions only.
+    The images and labels do not depend on ``by_kind``.
     """
     coords = ((np.arange(size, dtype=np.float32) + 0.5) / size) * 2 - 1
     Y, X = np.meshgrid(coords, coords, indexing="ij")
@@ -45,6 +49,7 @@ def render(n: int, size: int, rng: np.random.Generator, task: str = "multiclass"
 
     kinds, labels = _lesion_plan(n, task, rng)
     masks = np.zeros((n, size, size), dtype=bool)
+    kind_masks = np.zeros((n, len(LESION_TYPES), size, size), dtype=bool)
     for slot in range(kinds.shape[1]):
         kind = kinds[:, slot]
         active = kind >= 0
@@ -55,6 +60,11 @@ def render(n: int, size: int, rng: np.random.Generator, task: str = "multiclass"
         lesion = np.clip(shade[:, None, None, :] * texture, 0.01, 0.99)
         img = np.where(shape[..., None], lesion, img)
         masks |= shape
+        if by_kind:  # the new lesion's pixels are its type's, and no longer any other type's
+            onehot = np.arange(len(LESION_TYPES))[None, :] == kind[:, None]
+            kind_masks = np.where(shape[:, None], onehot[:, :, None, None], kind_masks)
+    if by_kind:
+        masks = kind_masks
     return (img, masks, labels, clean) if return_clean else (img, masks, labels)
 
 

@@ -21,7 +21,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from kdbench.data.contract import DatasetBundle, stratify_key
+from kdbench.data.contract import DatasetBundle, explained_masks, stratify_key
 from kdbench.distill.models import memory_format_for
 from kdbench.errors import KdbenchError, NotApplicableError
 from kdbench.explain.metrics import (
@@ -73,8 +73,8 @@ def explain_model(model, bundle: DatasetBundle, explainers: list[Component], met
     x = bundle.test.x[idx].to(device)
     y = bundle.test.y[idx].to(device)
     target = explanation_targets(model, x, y, bundle.info.task)
-    masks = bundle.test.masks[idx].numpy() if bundle.test.masks is not None else None
     x_np, t_np = x.cpu().numpy(), target.cpu().numpy()
+    masks = explained_masks(bundle.test.masks[idx].numpy(), t_np) if bundle.test.masks is not None else None
     rows, maps, scores = [], {}, {}
     forward_memo: dict = {}  # the model's outputs on map-independent perturbations, shared by the explainers
     channels, size = x.shape[1], x.shape[-1]

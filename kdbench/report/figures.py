@@ -201,6 +201,7 @@ def write_run_figures(bench, rows: list[dict], store, dataset, out_dir: str | Pa
         explainers = [e for e in bench.explainers if any(e in maps for _, maps in drawn)]
         idx = xai_subset(bundle, bench.xai_samples)[:FIGURE_IMAGES]
         masks = bundle.test.masks[idx].numpy() if bundle.test.masks is not None else None
+        masks = masks.max(1, keepdims=True) if masks is not None else None  # per-label masks: every lesion
         title = f"{spec}, seed {seed}" + (f", fraction {fraction:g}" if len(bench.fractions) > 1 else "")
         paths.append(model_explainer_grid(bundle.test.x[idx].numpy(), masks, drawn, explainers,
                                           out_dir / f"explanations_{file_stem(spec)}.png", title=title,
