@@ -1,6 +1,7 @@
 """Every loss term of every method moves the student, and a term that does not fails the job."""
 
 import textwrap
+from pathlib import Path
 
 import pytest
 import torch
@@ -60,6 +61,7 @@ def test_every_term_gives_the_readme_students_a_nonzero_gradient(cls, student_na
         size = sum(g.abs().sum() for g in grads if g is not None)
         assert size > 1e-6 * whole, f"{term}: |grad| {float(size):.2e} against {float(whole):.2e}"
     method.float()
+    method.progress = 0.5  # past DKD's warm-up, whose weight is 0 at step 0 (then checked at the next steps)
     assert check_terms_move_student(method, data.train.x[:8], data.train.y[:8], set()) == required
     method.release()
 
@@ -164,3 +166,57 @@ def test_a_plugin_method_whose_term_gives_no_gradient_is_a_failed_job(tmp_path, 
     assert by_method["ghostkd"]["status"] == "failed"
     assert by_method["ghostkd"]["error"].startswith("DeadLossTermError: ghostkd: term ghost gives no gradient to the student")
     assert by_method["hinton"]["status"] == "ok" and by_method["scratch"]["status"] == "ok"
+
+
+class Weighted(torch.nn.Module):
+    """Loss = task + weight * kd: kd moves the student on its own; whether it trains anything is its weight."""
+
+    method_name = "weighted"
+    required_terms = ("task", "kd")
+
+    def __init__(self, weight, in_loss=True):
+        super().__init__()
+        self.w = torch.nn.Parameter(torch.tensor([1.0, 2.0, 3.0]))
+        self.weight, self.in_loss, self.progress = weight, in_loss, 0.0
+
+    def deployable(self):
+        return self
+
+    def forward(self, x, y):
+        task = (self.w * x[0, :3]).sum()
+        kd = (self.w ** 2).sum()
+        loss = task + self.weight(self.progress) * kd if self.in_loss else task
+        return {"loss": loss, "task": task, "kd": kd}
+
+
+def test_a_term_with_weight_0_in_the_loss_fails_the_job_though_it_has_its_own_gradient():
+    method = Weighted(lambda progress: 0.0)
+    method.progress = 0.5
+    with pytest.raises(DeadLossTermError, match="weighted: term kd has weight 0 in the loss"):
+        check_terms_move_student(method, torch.ones(1, 3), torch.zeros(1), set())
+    with pytest.raises(DeadLossTermError, match="weighted: term kd is not part of the loss"):
+        check_terms_move_student(Weighted(lambda p: 1.0, in_loss=False), torch.ones(1, 3), torch.zeros(1), set())
+    assert check_terms_move_student(Weighted(lambda p: 0.5), torch.ones(1, 3), torch.zeros(1), set()) == {"task", "kd"}
+
+
+def test_a_weight_that_is_0_only_at_the_start_of_a_schedule_is_checked_again_later():
+    """DKD's warm-up weight is 0 at step 0 (progress 0) and positive from the next step."""
+    method = Weighted(lambda progress: min(progress / 0.083, 1.0))
+    assert check_terms_move_student(method, torch.ones(1, 3), torch.zeros(1), set()) == {"task"}  # kd: later
+    method.progress = 0.01
+    assert check_terms_move_student(method, torch.ones(1, 3), torch.zeros(1), {"task"}) == {"task", "kd"}
+
+
+def test_dkd_trains_through_its_warm_up_with_its_terms_checked(tmp_path):
+    rows = run_tiny_benchmark(tmp_path / "out", methods=["dkd"], cache_dir=tmp_path / "cache")
+    assert {r["method"]: r["status"] for r in rows if r.get("kind") != "explanation"}["dkd"] == "ok"
+
+
+def test_the_plugin_template_refuses_weight_0_before_training(tmp_path, monkeypatch, capsys):
+    from kdbench.cli import main
+
+    template = Path(__file__).resolve().parents[1] / "plugins" / "kdbench-plugin-template"
+    monkeypatch.syspath_prepend(str(template))
+    code = main(["run", "--plugin", "kdbench_logitmatch", "--methods", "logitmatch", "--method-opt",
+                 "logitmatch.weight=0", "--out", str(tmp_path / "out"), "--dry-run"])
+    assert code == 2 and "weight must be > 0 (weight=0 is scratch)" in capsys.readouterr().err

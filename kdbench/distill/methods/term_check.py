@@ -16,6 +16,12 @@ A term passes when its gradient is at least ``RELATIVE_TOLERANCE`` of the whole 
 the check. Parameters, buffers (batch-norm statistics) and the RNG state are restored
 afterwards, so training is unchanged bit for bit.
 
+A term must also reach the loss: ``d loss / d term`` (its weight, for a weighted sum) must
+exist and be non-zero, since a term with weight 0 moves nothing however large its own
+gradient (FitNets with its hint weight at 0 is scratch). A weight that is 0 only at the
+start of a schedule (DKD's warm-up is 0 at step 0) is checked again at the next steps;
+still 0 after ``ZERO_WEIGHT_SHARE`` of training, the job fails.
+
 Which terms are checked: a method lists them in ``Distiller.required_terms``; a method
 that lists none (a plugin written before this contract) has every named scalar it returns
 checked, so nothing is exempt by default.
@@ -32,6 +38,9 @@ RESERVED = ("loss", "logits")
 
 #: A term's gradient must be at least this share of the whole loss's (float64 L1 norms).
 RELATIVE_TOLERANCE = 1e-6
+
+#: Share of training after which a term whose weight in the loss is still 0 fails the job.
+ZERO_WEIGHT_SHARE = 0.1
 
 
 class DeadLossTermError(KdbenchError):
@@ -102,6 +111,15 @@ def _check(method, x: torch.Tensor, y: torch.Tensor, already: set[str]) -> set[s
             if not size > RELATIVE_TOLERANCE * max(whole, 1e-30):
                 raise DeadLossTermError(f"{name}: term {term} gives no gradient to the student "
                                         f"(|grad| {size:.1e} against {whole:.1e} for the whole loss, in float64)")
+            (weight,) = torch.autograd.grad(out["loss"], value, retain_graph=True, allow_unused=True)
+            if weight is None:
+                raise DeadLossTermError(f"{name}: term {term} is not part of the loss (the loss does not depend "
+                                        f"on it); add it to out['loss'] or stop returning it as a term")
+            if float(weight.abs()) == 0.0:
+                if getattr(method, "progress", 1.0) >= ZERO_WEIGHT_SHARE:
+                    raise DeadLossTermError(f"{name}: term {term} has weight 0 in the loss, so it trains nothing "
+                                            f"and the method is another one; give its weight a positive value")
+                continue  # 0 at the start of a schedule (DKD's warm-up): checked again at the next step
             checked.add(term)
         return checked
     finally:

@@ -19,7 +19,7 @@ class LogitMatch(Distiller):
     @classmethod
     def check_options(cls, opts):
         """Runs at pre-flight: a value outside the domain is one line before any training."""
-        require("logitmatch", opts["weight"] >= 0, f"weight must be >= 0, got {opts['weight']}")
+        require("logitmatch", opts["weight"] > 0, f"weight must be > 0 (weight=0 is scratch), got {opts['weight']}")
 
     def forward(self, x, y):
         t_logits = self.teacher_logits(x)
