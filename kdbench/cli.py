@@ -14,9 +14,15 @@ from pathlib import Path
 from rich.console import Console
 
 from kdbench.config.benchmark import Benchmark, apply, load_toml, parse_assignments
-from kdbench.errors import KdbenchError, storage_failure
+from kdbench.errors import ConfigError, KdbenchError, storage_failure
 from kdbench.evaluate.selection import SELECTION_RULES
 from kdbench.run import interrupts
+
+
+def messages() -> Console:
+    """stderr for one-line messages: no emoji codes (``folder:/x/brain`` printed as a brain glyph) and no
+    wrapping at 80 columns when piped, so a warning stays one line in a CI log."""
+    return Console(stderr=True, emoji=False, soft_wrap=True)
 
 
 class _Parser(argparse.ArgumentParser):
@@ -143,16 +149,20 @@ def cmd_run(args, console: Console) -> int:
     from kdbench.run.store import ArtifactStore
 
     bench = bench_from_args(args)
-    err = Console(stderr=True)
+    err = messages()
     plugins = load_plugins(args.plugin)
     for info in plugins.broken:
         warning = f"plugin {info.name} ({info.label}) failed to load: {info.error}"
         err.print(f"[yellow]warning:[/] {escape(warning)}")  # plugin text, not rich markup
+    if args.ray_cpus_per_task < 1:  # was raised to 1 without a word
+        raise ConfigError(f"--ray-cpus-per-task {args.ray_cpus_per_task} must be at least 1")
+    if args.out is not None and not args.out.strip():
+        raise ConfigError("--out is empty; give a folder for the results, e.g. --out results/mine")
     out = Path(args.out or Path("results") / bench.name)
     if args.quiet:
         reporter = Reporter(console)
     elif console.is_terminal:  # bars on stderr, tables on stdout
-        reporter = RichReporter(err)
+        reporter = RichReporter(Console(stderr=True, emoji=False))
     else:  # a file, a pipe, CI: one plain line per job as it finishes
         reporter = PlainReporter()
     if args.dry_run:
@@ -250,14 +260,19 @@ def cmd_leaderboard(args, console: Console) -> int:
         rows += got
         skipped += len(warnings)
         for w in warnings:
-            Console(stderr=True).print(f"[yellow]warning:[/] {escape(w)}", highlight=False)
+            messages().print(f"[yellow]warning:[/] {escape(w)}", highlight=False)
     if not rows:
         why = f"all {skipped} lines were skipped (see the warnings above)" if skipped else "it is empty"
         raise ConfigError(f"no result rows in {', '.join(args.paths)}: {why}; "
                           f"give the output directory of a `kdbench run`")
     first = Path(args.paths[0])
     out = Path(args.out) if args.out else first if first.is_dir() else first.parent
-    formats = [f.strip() for f in args.format.split(",") if f.strip()] if args.format else list(FORMATS)
+    # --format '' is no format (publish refuses it), not every format
+    formats = [f.strip() for f in args.format.split(",") if f.strip()] if args.format is not None else list(FORMATS)
+    failed = sum(r.get("status") == "failed" for r in rows)
+    if failed == len(rows):
+        raise ConfigError(f"every one of the {failed} rows in {', '.join(args.paths)} is a failed job: nothing to "
+                          f"rank; their errors are in runs.jsonl (re-run with --retry-failed)")
     metrics = [m.strip() for m in args.metrics.split(",") if m.strip()] if args.metrics else None
     try:
         published = publish(rows, out, formats=formats, metrics=metrics, sort=args.sort, plots=not args.no_plots)
@@ -303,7 +318,7 @@ def _report(published, console: Console, quiet: bool = False) -> None:
     """Warnings on stderr; the tables on stdout: rich on a terminal, full-width Markdown text elsewhere."""
     from rich.markup import escape
 
-    err = Console(stderr=True)
+    err = messages()
     for c in published.conflicts + published.warnings:  # they quote names from runs.jsonl: not markup
         err.print(f"[yellow]warning:[/] {escape(c)}", highlight=False)
     if quiet:
@@ -322,8 +337,8 @@ def _report(published, console: Console, quiet: bool = False) -> None:
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
-    console = Console()
-    err = Console(stderr=True)
+    console = Console(emoji=False)
+    err = messages()
     previous = interrupts.install()
     try:
         handler = {"run": cmd_run, "plugins": cmd_plugins, "leaderboard": cmd_leaderboard,

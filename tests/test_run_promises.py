@@ -128,6 +128,9 @@ def test_a_teacher_that_fails_is_trained_once_and_its_jobs_name_its_error(tmp_pa
     assert calls["n"] == 2  # once per (dataset, teacher, seed), not once per job
     assert len(rows) == 6 and all(r["status"] == "failed" for r in rows)
     assert all("teacher exploded" in r["error"] for r in rows)
+    # every row, the first student's too, says the teacher failed: no student looks as if it failed itself
+    assert all(r["error"].startswith("TeacherFailedError: teacher tinycnn on synthetic seed=") for r in rows), \
+        [r["error"] for r in rows]
 
 
 def test_a_symlink_planted_in_the_output_folder_is_refused_and_its_target_untouched(tmp_path, capsys):

@@ -17,6 +17,9 @@ from kdbench.hookspecs import hookimpl
 def synthetic(arg=None, *, seed: int = 0, image_size: int = 32, n_train: int = 2000, n_val: int = 500,
               n_test: int = 500, channels: int = 3, task: str = "multiclass", data_seed: int = 0):
     """Procedural fundus-like images with exact lesion masks (no download; the default)."""
+    if arg is not None:  # "synthetic:foo" ran the same data as "synthetic" under another job identity
+        raise ConfigError(f"synthetic takes nothing after the colon (got {arg!r}); set its options with "
+                          f"--dataset-opt synthetic.KEY=VALUE, e.g. synthetic.n_train=500")
     if task not in ("binary", "multiclass", "multilabel"):
         raise ConfigError(f"synthetic: task must be binary, multiclass or multilabel, not {task!r}")
     if channels not in (1, 3):

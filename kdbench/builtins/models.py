@@ -9,6 +9,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from kdbench.errors import ConfigError
 from kdbench.hookspecs import hookimpl
 
 
@@ -39,13 +40,23 @@ class TinyCNN(nn.Module):
         return self.head(self.stages(x).mean(dim=(2, 3)))
 
 
+def no_pretrained_weights(name: str, pretrained: bool) -> None:
+    """Refuse ``pretrained`` for a model that has no published weights: ignoring it trained from
+    scratch while every row said ``teacher_pretrained: true``."""
+    if pretrained:
+        raise ConfigError(f"model {name} has no pretrained weights; drop --teacher-pretrained, or use a timm "
+                          f"teacher whose weights are in the local Hugging Face cache (e.g. resnet18)")
+
+
 def tinycnn(num_classes, in_chans=3, image_size=32, pretrained=False):
     """Three-stage plain CNN, ~25k parameters; for tests and quick experiments."""
+    no_pretrained_weights("tinycnn", pretrained)
     return TinyCNN(num_classes, in_chans)
 
 
 def smallcnn(num_classes, in_chans=3, image_size=32, pretrained=False):
     """Layer-reduced plain CNN (two stages, 16/32 channels), after the transparency study."""
+    no_pretrained_weights("smallcnn", pretrained)
     return TinyCNN(num_classes, in_chans, widths=(16, 32))
 
 
@@ -60,6 +71,7 @@ def resnet18_28(num_classes, in_chans=3, image_size=28, pretrained=False):
     """
     import timm
 
+    no_pretrained_weights("resnet18_28", pretrained)  # ImageNet's 7x7 stem weights do not fit its 3x3 stem
     model = timm.create_model("resnet18", pretrained=False, num_classes=num_classes, in_chans=in_chans)
     model.conv1 = nn.Conv2d(in_chans, 64, kernel_size=3, stride=1, padding=1, bias=False)
     model.maxpool = nn.Identity()

@@ -98,7 +98,8 @@ _CHOICES = {"xai_profile": ("default", "full"), "teacher_selection": SELECTION_R
 def load_toml(path: str | Path) -> Benchmark:
     path = Path(path)
     if not path.is_file():
-        raise ConfigError(f"benchmark file {path} does not exist")
+        raise ConfigError(f"benchmark file {path} " + ("is a folder; give the .toml file in it" if path.is_dir()
+                                                        else "does not exist"))
     try:
         text = path.read_bytes().decode("utf-8")
     except UnicodeDecodeError as exc:

@@ -38,6 +38,10 @@ def resolve_device(requested: str) -> str:
 
 def validate(bench: Benchmark, plugins: Plugins) -> None:
     """Check every name before any work starts, so a typo costs nothing."""
+    if not bench.name.strip() or bench.name.strip(".") == "" or "/" in bench.name or "\\" in bench.name:
+        # the default --out is results/<name>: "../../etc" would write outside results/
+        raise ConfigError(f"benchmark name {bench.name!r} must be a plain folder name (no / or \\, not . or ..), "
+                          f"e.g. name = \"my-benchmark\"")
     for spec in bench.datasets:
         plugins.datasets.get(dataset_name(spec))
     check_dataset_options(bench, plugins)
@@ -67,7 +71,11 @@ def validate(bench: Benchmark, plugins: Plugins) -> None:
         if not 0 <= seed < 2**32:  # numpy and scikit-learn take seeds in [0, 2**32)
             raise ConfigError(f"seed {seed} is outside [0, 2**32); use e.g. --seeds 0,1,2")
     if bench.teacher_checkpoint and not Path(bench.teacher_checkpoint).expanduser().is_file():
-        raise ConfigError(f"teacher checkpoint {bench.teacher_checkpoint} does not exist")
+        what = "is a folder, not a file" if Path(bench.teacher_checkpoint).expanduser().is_dir() else "does not exist"
+        raise ConfigError(f"teacher checkpoint {bench.teacher_checkpoint} {what}")
+    if bench.teacher_pretrained and bench.teacher_checkpoint:
+        raise ConfigError("--teacher-pretrained and --teacher-checkpoint both say where the teacher's weights come "
+                          "from; give one of them")
     if bench.epochs < 1 or bench.teacher_epochs < 1:
         raise ConfigError("epochs must be at least 1")
     if bench.batch_size < 1:
@@ -99,8 +107,10 @@ def preflight(bench: Benchmark, plugins: Plugins, datasets: dict[str, DatasetBun
     for spec, bundle in datasets.items():
         info = bundle.info
         for name in dict.fromkeys(bench.teachers + bench.students):
+            # pretrained teachers are built as the run builds them: weights missing offline are bad input here
             model = create_model(name, plugins.models, num_classes=info.num_classes, in_chans=info.in_chans,
-                                 image_size=info.image_size)
+                                 image_size=info.image_size,
+                                 pretrained=bench.teacher_pretrained and name in bench.teachers)
             try:
                 with torch.no_grad():
                     out = model.eval()(bundle.test.x[:2])

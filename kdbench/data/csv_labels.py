@@ -53,7 +53,8 @@ def csv_labels(arg=None, *, seed: int = 0, image_size: int = 64, channels: int |
         raise DataError("csv dataset needs a path: --datasets csv:/path/to/labels.csv")
     path = Path(arg).expanduser()
     if not path.is_file():
-        raise DataError(f"csv dataset: {path} does not exist")
+        raise DataError(f"csv dataset: {path} " + ("is a folder; give the CSV file of labels in it" if path.is_dir()
+                                                   else "does not exist"))
     if uncertain not in ("zeros", "ones"):
         raise ConfigError(f"csv dataset: uncertain must be zeros or ones, not {uncertain!r}")
     if labels is not None and (not isinstance(labels, (list, tuple)) or not all(isinstance(n, str) for n in labels)):

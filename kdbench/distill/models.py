@@ -75,7 +75,7 @@ def load_checkpoint(model: nn.Module, path: str | Path, what: str = "teacher") -
     """Load a state_dict saved with torch.save, refusing a mismatched architecture."""
     path = Path(path)
     if not path.is_file():
-        raise ConfigError(f"{what} checkpoint {path} does not exist")
+        raise ConfigError(f"{what} checkpoint {path} " + ("is a folder, not a file" if path.is_dir() else "does not exist"))
     try:
         state = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as exc:

@@ -26,3 +26,19 @@ def refuse_links_inside(out_dir: str | Path) -> None:
             if path.is_symlink():
                 raise ConfigError(f"{path} is a symbolic link; kdbench never writes through links in its output "
                                   f"folder (the target would be overwritten): remove the link or choose another --out")
+
+
+def refuse_unusable_out(out_dir: str | Path) -> None:
+    """Raise :class:`ConfigError` when ``out_dir`` is a file or lies under one: what a run would refuse.
+
+    ``--dry-run`` writes nothing, not even the lock, so it checks this without creating the folder.
+    """
+    path = Path(out_dir)
+    if str(out_dir).strip() == "":
+        raise ConfigError("--out is empty; give a folder for the results, e.g. --out results/mine")
+    for p in (path, *path.parents):
+        if p.exists():
+            if not p.is_dir():
+                where = "is a file" if p == path else f"lies under {p}, which is a file"
+                raise ConfigError(f"output directory {path} {where}; choose another --out")
+            return

@@ -108,6 +108,12 @@ def run_on_ray(runner, todo: list[Job], summary, existing: list[dict]) -> None:
             value = ray.get(ref)
         except Exception as exc:  # the teacher's failure, or a worker lost for good
             cause = getattr(exc, "cause", None) or exc
+            if kind == "student" and _failed(teacher_refs[(job.dataset, job.teacher, job.seed)]):
+                from kdbench.run.runner import TeacherFailedError
+
+                # the student never ran: its row names the teacher, as the local executor's rows do
+                cause = TeacherFailedError(f"teacher {job.teacher} on {job.dataset} seed={job.seed} failed: "
+                                           f"{type(cause).__name__}: {cause}")
             value = ([], False) if kind == "teacher" else [runner.steps.failed_row(job, cause)]
             if kind == "teacher":
                 summary.warnings.append(f"teacher {job.teacher} on {job.dataset} seed={job.seed} failed: {cause}")
@@ -119,3 +125,16 @@ def run_on_ray(runner, todo: list[Job], summary, existing: list[dict]) -> None:
         runner.emit(rows, summary)
         if kind == "student":
             runner.reporter.job_done(rows)
+
+
+def _failed(ref) -> bool:
+    """Whether a finished Ray task (a teacher's state) ended in an error; False while it still runs."""
+    import ray
+
+    try:
+        ray.get(ref, timeout=0)
+    except ray.exceptions.GetTimeoutError:
+        return False
+    except Exception:
+        return True
+    return False

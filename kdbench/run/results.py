@@ -18,6 +18,7 @@ from pathlib import Path
 import torch
 
 from kdbench import __version__
+from kdbench.errors import ConfigError
 
 #: Columns every predictive row has, in display order.
 ID_COLUMNS = ["dataset", "teacher", "student", "method", "seed", "fraction"]
@@ -125,7 +126,11 @@ def read_rows(path: str | Path) -> tuple[list[dict], list[str]]:
     rows, warnings = [], []
     if not path.exists():
         return rows, warnings
-    lines = path.read_bytes().split(b"\n")
+    try:
+        lines = path.read_bytes().split(b"\n")
+    except OSError as exc:  # a folder, or no read permission: say so, never a traceback
+        raise ConfigError(f"cannot read {path}: {exc.strerror or exc}; make it a readable file "
+                          f"(chmod u+r) or use another --out") from None
     last = max((i for i, line in enumerate(lines, 1) if line.strip()), default=0)
     for i, raw in enumerate(lines, 1):
         if not raw.strip():

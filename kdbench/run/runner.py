@@ -22,7 +22,7 @@ from kdbench.errors import ConfigError, KdbenchError, StorageError, storage_fail
 from kdbench.plugins import Plugins
 from kdbench.run import interrupts
 from kdbench.run.lock import RunLock
-from kdbench.run.outdir import refuse_links_inside
+from kdbench.run.outdir import refuse_links_inside, refuse_unusable_out
 from kdbench.run.progress import Reporter
 from kdbench.run.results import RunsWriter, finished_hashes, read_rows
 from kdbench.run.steps import JobSteps
@@ -97,8 +97,10 @@ class Runner:
         for spec in self.bench.datasets:
             self.steps.dataset(spec)
         preflight(self.bench, self.plugins, self.steps.datasets)
+        refuse_unusable_out(self.out_dir)
+        refuse_links_inside(self.out_dir)
         jobs = self._jobs()
-        existing, _ = read_rows(self.writer.path) if self.writer.path.is_file() else ([], [])
+        existing, _ = read_rows(self.writer.path) if self.writer.path.exists() else ([], [])  # unreadable: as a run
         ok = set() if self.force else finished_hashes(existing, include_failed=False)
         failed = set() if self.force or self.retry_failed else finished_hashes(existing, include_failed=True) - ok
         out = []
@@ -157,6 +159,8 @@ class Runner:
                             failed = self.steps.failed_row(job, exc)["error"]
                             teacher_errors[key] = f"teacher {job.teacher} on {job.dataset} seed={job.seed} " \
                                                   f"failed: {failed}"
+                            # the first student's row names the teacher too: it did not fail itself
+                            raise TeacherFailedError(teacher_errors[key]) from exc
                         raise
                     summary.teachers_trained += result.trained_now
                     self.emit(result.rows, summary)
