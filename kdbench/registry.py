@@ -75,6 +75,13 @@ def unknown_message(what: str, name: str, choices: list[str]) -> str:
 
 
 def _first_doc_line(obj: Any) -> str:
+    """The help line of a component registered without one: its description or its own docstring.
+
+    An instance (an ``XaiMetric``) would otherwise show its class's docstring, the same line
+    for every metric a plugin registers.
+    """
+    if not isinstance(obj, type) and callable(getattr(obj, "describe", None)):
+        return str(obj.describe())
     doc = getattr(obj, "__doc__", None) or ""
     return doc.strip().splitlines()[0] if doc.strip() else ""
 

@@ -119,3 +119,13 @@ def test_ctrl_c_while_kdbench_is_still_importing_is_one_line(tmp_path):
     _, err = proc.communicate(timeout=120)
     assert proc.returncode == 130, err
     assert "Traceback" not in err and err.strip().startswith("kdbench: interrupted"), err
+
+
+def test_a_metric_registered_without_help_is_described_by_itself_not_by_its_class():
+    from kdbench.explain.metrics import DEFAULT_METRICS, XaiMetric
+    from kdbench.registry import Registry
+
+    reg = Registry("metrics")
+    metric = XaiMetric("my_sparseness", DEFAULT_METRICS[3].build, True, params={"abs": True})
+    reg.add("my_sparseness", metric, provider="test")
+    assert reg.get("my_sparseness").help == "my_sparseness ↑ (abs=True)"  # was XaiMetric's class docstring

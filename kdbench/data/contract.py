@@ -115,7 +115,10 @@ def check_labels(info: DatasetInfo, split: Split, where: str) -> None:
     if len(split) == 0:
         raise DataError(f"dataset {info.name}: the {where} split is empty")
     if info.task != "multilabel" and len(torch.unique(split.y)) < 2:
-        raise DataError(f"dataset {info.name}: the {where} split has only one class; a classifier needs two or more")
+        fix = ("add images of another class" if where == "train" else
+               f"give each class more images, or a {where} folder or split column with every class")
+        raise DataError(f"dataset {info.name}: the {where} split has only one class; a classifier needs two or "
+                        f"more: {fix}")
 
 
 def stratify_key(y: torch.Tensor, task: str) -> np.ndarray:
