@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+import warnings
 from pathlib import Path
 
 from rich.console import Console
@@ -270,9 +271,10 @@ def cmd_leaderboard(args, console: Console) -> int:
     # --format '' is no format (publish refuses it), not every format
     formats = [f.strip() for f in args.format.split(",") if f.strip()] if args.format is not None else list(FORMATS)
     failed = sum(r.get("status") == "failed" for r in rows)
-    if failed == len(rows):
-        raise ConfigError(f"every one of the {failed} rows in {', '.join(args.paths)} is a failed job: nothing to "
-                          f"rank; their errors are in runs.jsonl (re-run with --retry-failed)")
+    if failed == len(rows):  # the tables come out empty: say why instead of nothing
+        messages().print(f"warning: every one of the {failed} rows in {', '.join(args.paths)} is a failed job, so "
+                         f"the tables are empty; their errors are in runs.jsonl (re-run with --retry-failed)",
+                         markup=False, highlight=False)
     metrics = [m.strip() for m in args.metrics.split(",") if m.strip()] if args.metrics else None
     try:
         published = publish(rows, out, formats=formats, metrics=metrics, sort=args.sort, plots=not args.no_plots)
@@ -334,12 +336,25 @@ def _report(published, console: Console, quiet: bool = False) -> None:
     console.print(f"wrote {len(published.paths)} files: {names}", markup=False, highlight=False, soft_wrap=True)
 
 
+def _one_line_warning(err: Console, fallback):
+    """kdbench's own warnings (a corrupt cache entry being rebuilt) as one ``warning:`` line, like the
+    others; Python's format added the file, line number and source line of kdbench's code."""
+    def show(message, category, filename, lineno, file=None, line=None):
+        if Path(filename).resolve().is_relative_to(Path(__file__).resolve().parent):
+            err.print(f"warning: {message}", markup=False, highlight=False)
+        else:
+            fallback(message, category, filename, lineno, file, line)
+    return show
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     console = Console(emoji=False)
     err = messages()
     previous = interrupts.install()
+    show_warning = warnings.showwarning
+    warnings.showwarning = _one_line_warning(err, show_warning)
     try:
         handler = {"run": cmd_run, "plugins": cmd_plugins, "leaderboard": cmd_leaderboard,
                    "cache": cmd_cache}[args.command]
@@ -354,6 +369,7 @@ def main(argv: list[str] | None = None) -> int:
         return 130
     finally:
         interrupts.restore(previous)
+        warnings.showwarning = show_warning
 
 
 if __name__ == "__main__":  # pragma: no cover

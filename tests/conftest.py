@@ -78,3 +78,18 @@ def trained_smallcnn():
     model = TinyCNN(3, 3, widths=(16, 32))
     fit(Scratch(model, None, data.info), data.train, data.val, TrainConfig(epochs=4, lr=3e-3))
     return data, model.eval()
+
+
+@pytest.fixture
+def wide_console(monkeypatch):
+    """Rich wraps at 80 columns when not on a terminal; keep each message on its line."""
+    monkeypatch.setenv("COLUMNS", "300")
+
+
+def one_line_error(code: int, err: str) -> str:
+    """Assert the CLI's promise for bad input and return the message (warnings before it are allowed)."""
+    assert code == 2, err
+    assert "Traceback" not in err
+    lines = [line for line in err.splitlines() if line.strip() and not line.startswith("warning: ")]
+    assert len(lines) == 1 and lines[0].startswith("kdbench: error: "), err
+    return lines[0]

@@ -19,7 +19,7 @@ from pathlib import Path
 
 import pytest
 import torch
-from conftest import TINY_RUN
+from conftest import TINY_RUN, one_line_error
 
 from kdbench.builtins.models import TinyCNN
 from kdbench.cli import main
@@ -31,19 +31,7 @@ from kdbench.run.steps import JobSteps, TeacherResult
 RUN = ["run", "--methods", "hinton", *TINY_RUN]
 
 
-@pytest.fixture(autouse=True)
-def wide_console(monkeypatch):
-    """Rich wraps at 80 columns when not on a terminal; keep each message on its line."""
-    monkeypatch.setenv("COLUMNS", "300")
-
-
-def one_line_error(code: int, err: str) -> str:
-    """Assert the CLI's promise for bad input and return the message (warnings before it are allowed)."""
-    assert code == 2, err
-    assert "Traceback" not in err
-    lines = [line for line in err.splitlines() if line.strip() and not line.startswith("warning: ")]
-    assert len(lines) == 1 and lines[0].startswith("kdbench: error: "), err
-    return lines[0]
+pytestmark = pytest.mark.usefixtures("wide_console")  # one message, one line
 
 
 @pytest.fixture

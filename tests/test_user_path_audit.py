@@ -12,24 +12,14 @@ import sys
 import time
 
 import pytest
-from conftest import TINY_RUN
+from conftest import TINY_RUN, one_line_error
 
 from kdbench.cli import main
 
 DRY = ["run", "--methods", "hinton", *TINY_RUN, "--dry-run"]
 
 
-@pytest.fixture(autouse=True)
-def wide_console(monkeypatch):
-    monkeypatch.setenv("COLUMNS", "300")
-
-
-def one_line_error(code: int, err: str) -> str:
-    assert code == 2, err
-    assert "Traceback" not in err
-    lines = [line for line in err.splitlines() if line.strip() and not line.startswith("warning: ")]
-    assert len(lines) == 1 and lines[0].startswith("kdbench: error: "), err
-    return lines[0]
+pytestmark = pytest.mark.usefixtures("wide_console")  # one message, one line
 
 
 def _error(capsys, argv) -> str:
@@ -102,9 +92,12 @@ def _rows(path, statuses):
     return path
 
 
-def test_leaderboard_refuses_an_empty_format_list_and_a_folder_of_failed_jobs(tmp_path, capsys):
+def test_leaderboard_refuses_an_empty_format_list_and_says_why_a_folder_of_failed_jobs_has_empty_tables(
+        tmp_path, capsys):
     failed = _rows(tmp_path / "failed", [("scratch", "failed"), ("hinton", "failed")])
-    assert "every one of the 2 rows" in _error(capsys, ["leaderboard", str(failed)])
+    assert main(["leaderboard", str(failed), "--no-plots"]) == 0
+    err = capsys.readouterr().err
+    assert "warning: every one of the 2 rows" in err and "the tables are empty" in err and "Traceback" not in err
     ok = _rows(tmp_path / "ok", [("scratch", "ok")])
     assert "no format given" in _error(capsys, ["leaderboard", str(ok), "--format", ""])
 
@@ -112,8 +105,10 @@ def test_leaderboard_refuses_an_empty_format_list_and_a_folder_of_failed_jobs(tm
 def test_ctrl_c_while_kdbench_is_still_importing_is_one_line(tmp_path):
     """The console script's launcher catches the interrupt that arrives before the CLI's handler exists."""
     code = "import sys; from kdbench.launcher import main; sys.exit(main())"
+    # a background shell (nohup, CI) starts its children with SIGINT ignored: restore the terminal's default
     proc = subprocess.Popen([sys.executable, "-c", code, *DRY, "--out", str(tmp_path / "o")],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     time.sleep(0.5)  # inside the imports (torch, timm, sklearn, quantus take seconds), or past them on a fast machine
     proc.send_signal(signal.SIGINT)
     _, err = proc.communicate(timeout=120)
@@ -129,3 +124,21 @@ def test_a_metric_registered_without_help_is_described_by_itself_not_by_its_clas
     metric = XaiMetric("my_sparseness", DEFAULT_METRICS[3].build, True, params={"abs": True})
     reg.add("my_sparseness", metric, provider="test")
     assert reg.get("my_sparseness").help == "my_sparseness ↑ (abs=True)"  # was XaiMetric's class docstring
+
+
+def test_kdbenchs_own_warnings_are_one_line_and_others_keep_pythons_format():
+    import io
+    from pathlib import Path
+
+    from rich.console import Console
+
+    import kdbench
+    from kdbench.cli import _one_line_warning
+
+    buffer, foreign = io.StringIO(), []
+    show = _one_line_warning(Console(file=buffer, soft_wrap=True), lambda *args: foreign.append(args))
+    store = Path(kdbench.__file__).parent / "run" / "store.py"
+    show(UserWarning("cached teacher abc is corrupt (checksum mismatch); rebuilding it"), UserWarning, str(store), 173)
+    assert buffer.getvalue() == "warning: cached teacher abc is corrupt (checksum mismatch); rebuilding it\n"
+    show(UserWarning("from torch"), UserWarning, "/usr/lib/python3/site-packages/torch/x.py", 1)
+    assert len(foreign) == 1 and buffer.getvalue().count("\n") == 1
