@@ -336,15 +336,16 @@ def _report(published, console: Console, quiet: bool = False) -> None:
     console.print(f"wrote {len(published.paths)} files: {names}", markup=False, highlight=False, soft_wrap=True)
 
 
-def _one_line_warning(err: Console, fallback):
-    """kdbench's own warnings (a corrupt cache entry being rebuilt) as one ``warning:`` line, like the
-    others; Python's format added the file, line number and source line of kdbench's code."""
-    def show(message, category, filename, lineno, file=None, line=None):
+def _one_line_warning(fallback):
+    """A ``warnings.formatwarning`` that writes kdbench's own warnings (a corrupt cache entry being
+    rebuilt) as one ``warning:`` line, like the others; Python's format added the file, line number
+    and source line of kdbench's code. Others keep Python's format; recording them (pytest.warns) is
+    untouched, since only the text is formatted here."""
+    def format_warning(message, category, filename, lineno, line=None):
         if Path(filename).resolve().is_relative_to(Path(__file__).resolve().parent):
-            err.print(f"warning: {message}", markup=False, highlight=False)
-        else:
-            fallback(message, category, filename, lineno, file, line)
-    return show
+            return f"warning: {message}\n"
+        return fallback(message, category, filename, lineno, line)
+    return format_warning
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -353,8 +354,8 @@ def main(argv: list[str] | None = None) -> int:
     console = Console(emoji=False)
     err = messages()
     previous = interrupts.install()
-    show_warning = warnings.showwarning
-    warnings.showwarning = _one_line_warning(err, show_warning)
+    format_warning = warnings.formatwarning
+    warnings.formatwarning = _one_line_warning(format_warning)
     try:
         handler = {"run": cmd_run, "plugins": cmd_plugins, "leaderboard": cmd_leaderboard,
                    "cache": cmd_cache}[args.command]
@@ -369,7 +370,7 @@ def main(argv: list[str] | None = None) -> int:
         return 130
     finally:
         interrupts.restore(previous)
-        warnings.showwarning = show_warning
+        warnings.formatwarning = format_warning
 
 
 if __name__ == "__main__":  # pragma: no cover

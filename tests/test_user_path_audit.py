@@ -127,18 +127,23 @@ def test_a_metric_registered_without_help_is_described_by_itself_not_by_its_clas
 
 
 def test_kdbenchs_own_warnings_are_one_line_and_others_keep_pythons_format():
-    import io
     from pathlib import Path
-
-    from rich.console import Console
 
     import kdbench
     from kdbench.cli import _one_line_warning
 
-    buffer, foreign = io.StringIO(), []
-    show = _one_line_warning(Console(file=buffer, soft_wrap=True), lambda *args: foreign.append(args))
+    fmt = _one_line_warning(lambda *args: "python's format\n")
     store = Path(kdbench.__file__).parent / "run" / "store.py"
-    show(UserWarning("cached teacher abc is corrupt (checksum mismatch); rebuilding it"), UserWarning, str(store), 173)
-    assert buffer.getvalue() == "warning: cached teacher abc is corrupt (checksum mismatch); rebuilding it\n"
-    show(UserWarning("from torch"), UserWarning, "/usr/lib/python3/site-packages/torch/x.py", 1)
-    assert len(foreign) == 1 and buffer.getvalue().count("\n") == 1
+    message = UserWarning("cached teacher abc is corrupt (checksum mismatch); rebuilding it")
+    assert fmt(message, UserWarning, str(store), 173) == ("warning: cached teacher abc is corrupt (checksum "
+                                                         "mismatch); rebuilding it\n")
+    assert fmt(UserWarning("x"), UserWarning, "/usr/lib/python3/site-packages/torch/x.py", 1) == "python's format\n"
+
+
+def test_a_corrupt_cache_warning_reaches_the_terminal_as_one_line(tmp_path):
+    """Through the real warnings machinery, outside pytest's recorder."""
+    code = ("import warnings, sys; from kdbench.cli import _one_line_warning; import kdbench.run.store as s; "
+            "warnings.formatwarning = _one_line_warning(warnings.formatwarning); "
+            "warnings.warn_explicit('cached teacher abc is corrupt; rebuilding it', UserWarning, s.__file__, 173)")
+    err = subprocess.run([sys.executable, "-W", "always", "-c", code], capture_output=True, text=True).stderr
+    assert err == "warning: cached teacher abc is corrupt; rebuilding it\n"
