@@ -34,8 +34,6 @@ def refuse_unusable_out(out_dir: str | Path) -> None:
     ``--dry-run`` writes nothing, not even the lock, so it checks this without creating the folder.
     """
     path = Path(out_dir)
-    if str(out_dir).strip() == "":
-        raise ConfigError("--out is empty; give a folder for the results, e.g. --out results/mine")
     for p in (path, *path.parents):
         if p.exists():
             if not p.is_dir():
